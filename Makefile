@@ -1,0 +1,68 @@
+# anyotp developer Makefile.
+#
+# Everything runs inside a private virtualenv in $(VENV), built on demand from
+# $(PY). The editable install is redone only when pyproject.toml changes (the
+# stamp files live inside $(VENV), so `make clean` removes them too).
+
+PY ?= python3
+VENV = .venv
+BIN = $(VENV)/bin
+
+STAMP = $(VENV)/.anyotp-dev.stamp
+BENCH_STAMP = $(VENV)/.anyotp-bench.stamp
+
+PYTEST_ARGS ?=
+DEMO_ARGS ?=
+BENCH_ARGS ?=
+
+export PIP_DISABLE_PIP_VERSION_CHECK = 1
+
+.DEFAULT_GOAL := help
+
+.PHONY: help venv demo test lint format bench clean
+
+help: ## Show this help
+	@echo "anyotp make targets:"
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
+		awk 'BEGIN {FS = ":.*?## "}; {printf "  %-8s %s\n", $$1, $$2}'
+	@echo ""
+	@echo "Variables: PY=$(PY)  PYTEST_ARGS='...'  DEMO_ARGS='...'  BENCH_ARGS='...'"
+
+venv: $(STAMP) ## Create .venv and install -e '.[dev]'
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install -e '.[dev]'
+	touch $@
+
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install -e '.[dev,bench]'
+	touch $@
+
+demo: $(STAMP) ## Run examples/demo.py (DEMO_ARGS=...)
+	$(BIN)/python examples/demo.py $(DEMO_ARGS)
+
+lint: $(STAMP) ## ruff check, ruff format --check, mypy (strict)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+# `test` runs lint first, then pytest. pytest's exit status is passed straight
+# through: in particular exit status 5 ("no tests collected") is non-zero, so
+# make treats it as a failure. Do not add `-` or `|| true` to this recipe: an
+# empty test run must fail the target (and therefore .ci/run).
+test: lint ## Lint, then run the test suite (PYTEST_ARGS=...)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+format: $(STAMP) ## ruff format + ruff check --fix
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: $(BENCH_STAMP) ## Install bench extras, run bench/run.py (BENCH_ARGS=...)
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+clean: ## Remove .venv, caches and build outputs
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist
+	rm -rf src/*.egg-info
+	find . -path ./.git -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +

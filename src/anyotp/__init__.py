@@ -1,0 +1,110 @@
+"""anyotp: Erlang/OTP for Python, on AnyIO (asyncio and trio).
+
+Layering (a lower layer never imports a higher one)::
+
+    _exceptions  <-  _core (ids, pattern, mailbox, backend, process, names)
+                 <-  _actor  <-  _genserver  <-  _task, _supervisor
+                 <-  sync (thread API)
+
+This module only re-exports the public names.
+"""
+
+from ._actor import Actor as Actor
+from ._actor import ActorHandle as ActorHandle
+from ._core._ids import PID as PID
+from ._core._ids import Ref as Ref
+from ._core._ids import make_ref as make_ref
+from ._core._names import register as register
+from ._core._names import registered as registered
+from ._core._names import unregister as unregister
+from ._core._names import whereis as whereis
+from ._core._pattern import ANY as ANY
+from ._core._pattern import IGNORE as IGNORE
+from ._core._pattern import _ as _
+from ._core._pattern import match as match
+from ._core._process import ChildTasks as ChildTasks
+from ._core._process import From as From
+from ._core._process import Status as Status
+from ._core._process import call as call
+from ._core._process import cast as cast
+from ._core._process import demonitor as demonitor
+from ._core._process import exit_process as exit_process
+from ._core._process import is_alive as is_alive
+from ._core._process import link as link
+from ._core._process import monitor as monitor
+from ._core._process import processes as processes
+from ._core._process import self_pid as self_pid
+from ._core._process import send as send
+from ._core._process import unlink as unlink
+from ._exceptions import CallError as CallError
+from ._exceptions import CallExit as CallExit
+from ._exceptions import CallNoProc as CallNoProc
+from ._exceptions import CallTimeout as CallTimeout
+from ._exceptions import ExitError as ExitError
+from ._exceptions import InvalidPattern as InvalidPattern
+from ._exceptions import NoProcess as NoProcess
+from ._exceptions import NotInProcess as NotInProcess
+from ._exceptions import OTPError as OTPError
+from ._exceptions import ReceiveTimeout as ReceiveTimeout
+from ._exceptions import StartError as StartError
+from ._exceptions import SupervisorError as SupervisorError
+from ._genserver import GenServer as GenServer
+from ._supervisor import ChildInfo as ChildInfo
+from ._supervisor import ChildSpec as ChildSpec
+from ._supervisor import RestartStrategy as RestartStrategy
+from ._supervisor import RestartType as RestartType
+from ._supervisor import Supervisor as Supervisor
+from ._task import Task as Task
+from ._task import TaskHandle as TaskHandle
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ANY",
+    "IGNORE",
+    "PID",
+    "Actor",
+    "ActorHandle",
+    "CallError",
+    "CallExit",
+    "CallNoProc",
+    "CallTimeout",
+    "ChildInfo",
+    "ChildSpec",
+    "ChildTasks",
+    "ExitError",
+    "From",
+    "GenServer",
+    "InvalidPattern",
+    "NoProcess",
+    "NotInProcess",
+    "OTPError",
+    "ReceiveTimeout",
+    "Ref",
+    "RestartStrategy",
+    "RestartType",
+    "StartError",
+    "Status",
+    "Supervisor",
+    "SupervisorError",
+    "Task",
+    "TaskHandle",
+    "_",
+    "call",
+    "cast",
+    "demonitor",
+    "exit_process",
+    "is_alive",
+    "link",
+    "make_ref",
+    "match",
+    "monitor",
+    "processes",
+    "register",
+    "registered",
+    "self_pid",
+    "send",
+    "unlink",
+    "unregister",
+    "whereis",
+]

@@ -1,0 +1,1 @@
+"""The runtime: identifiers, patterns, mailboxes, processes.  Imports nothing above it."""

@@ -1,0 +1,315 @@
+"""The one place that knows which event loop is running.
+
+Everything above this module waits through a *waiter*: a one-shot slot that some
+other task (or thread) fills with a value or an exception, and that one task awaits
+with an optional timeout.  anyio's ``Event`` would do, but a mailbox and a ``call``
+wait once per message, so this is the hot path: on asyncio a waiter is a bare
+``Future`` and a ``call_later`` handle; on trio it parks the task with
+``wait_task_rescheduled``.  Both are woken from any thread: a wake from a foreign
+thread is handed to the loop with ``call_soon_threadsafe`` / ``run_sync_soon``.
+
+Cancellation is never swallowed: cancelling the awaiting task (an anyio cancel scope,
+a trio nursery) raises the backend's cancellation exception out of ``wait``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any, Final, Protocol
+
+__all__ = ["TIMEOUT", "Loop", "Waiter", "current_loop", "thread_waiter"]
+
+_get_ident = threading.get_ident
+
+
+class _Timeout:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "TIMEOUT"
+
+
+#: What ``Waiter.wait`` returns when its timeout expired before a value arrived.
+TIMEOUT: Final[Any] = _Timeout()
+
+
+class Waiter(Protocol):
+    """A one-shot slot: ``set``/``fail`` from anywhere, ``wait`` from one task."""
+
+    def set(self, value: Any) -> None: ...
+    def fail(self, exc: BaseException) -> None: ...
+    async def wait(self, timeout: float | None) -> Any: ...
+    def wait_blocking(self, timeout: float | None) -> Any: ...
+
+
+class Loop:
+    """One running event loop (or plain thread): how to make waiters and reach it."""
+
+    __slots__ = ("kind", "new_waiter", "run_soon_threadsafe", "tid")
+
+    def __init__(
+        self,
+        kind: str,
+        new_waiter: Callable[[], Waiter],
+        run_soon_threadsafe: Callable[..., None],
+    ) -> None:
+        #: "asyncio", "trio" or "thread"
+        self.kind = kind
+        self.new_waiter = new_waiter
+        #: schedule ``fn(*args)`` on this loop from any thread; a closed loop drops it.
+        self.run_soon_threadsafe = run_soon_threadsafe
+        self.tid = _get_ident()
+
+
+# --------------------------------------------------------------------------- asyncio
+
+
+def _aio_timeout(fut: asyncio.Future[Any]) -> None:
+    if not fut.done():
+        fut.set_result(TIMEOUT)
+
+
+class _AioWaiter:
+    __slots__ = ("_fut", "_loop", "_tid")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, tid: int) -> None:
+        self._loop = loop
+        self._tid = tid
+        self._fut: asyncio.Future[Any] = loop.create_future()
+
+    def set(self, value: Any) -> None:
+        if _get_ident() == self._tid:
+            fut = self._fut
+            if not fut.done():
+                fut.set_result(value)
+        else:
+            try:
+                self._loop.call_soon_threadsafe(self._set_local, value)
+            except RuntimeError:  # loop closed: nobody is waiting any more
+                pass
+
+    def _set_local(self, value: Any) -> None:
+        fut = self._fut
+        if not fut.done():
+            fut.set_result(value)
+
+    def fail(self, exc: BaseException) -> None:
+        if _get_ident() == self._tid:
+            self._fail_local(exc)
+        else:
+            try:
+                self._loop.call_soon_threadsafe(self._fail_local, exc)
+            except RuntimeError:
+                pass
+
+    def _fail_local(self, exc: BaseException) -> None:
+        fut = self._fut
+        if not fut.done():
+            fut.set_exception(exc)
+
+    async def wait(self, timeout: float | None) -> Any:
+        fut = self._fut
+        if fut.done():
+            return fut.result()
+        if timeout is None:
+            return await fut
+        if timeout <= 0:
+            return TIMEOUT
+        handle = self._loop.call_later(timeout, _aio_timeout, fut)
+        try:
+            return await fut
+        finally:
+            handle.cancel()
+
+    def wait_blocking(self, timeout: float | None) -> Any:
+        raise RuntimeError("an event-loop waiter cannot be waited on from a thread")
+
+
+def _aio_loop(loop: asyncio.AbstractEventLoop) -> Loop:
+    tid = _get_ident()
+
+    def new_waiter() -> Waiter:
+        return _AioWaiter(loop, tid)
+
+    def run_soon_threadsafe(fn: Callable[..., Any], *args: Any) -> None:
+        try:
+            loop.call_soon_threadsafe(fn, *args)
+        except RuntimeError:  # closed loop
+            pass
+
+    return Loop("asyncio", new_waiter, run_soon_threadsafe)
+
+
+# ------------------------------------------------------------------------------ trio
+
+
+def _trio_loop() -> Loop:
+    import outcome
+    import trio
+
+    lowlevel = trio.lowlevel
+    token = lowlevel.current_trio_token()
+    tid = _get_ident()
+    succeeded = lowlevel.Abort.SUCCEEDED
+    reschedule = lowlevel.reschedule
+    current_task = lowlevel.current_task
+    wait_task_rescheduled = lowlevel.wait_task_rescheduled
+    value_outcome = outcome.Value
+    error_outcome = outcome.Error
+
+    class _TrioWaiter:
+        __slots__ = ("_result", "_task")
+
+        def __init__(self) -> None:
+            self._task: Any = None
+            self._result: Any = None
+
+        def _deliver(self, result: Any) -> None:
+            if self._result is not None:
+                return
+            self._result = result
+            task = self._task
+            if task is not None:
+                self._task = None
+                reschedule(task, result)
+
+        def set(self, value: Any) -> None:
+            if _get_ident() == tid:
+                self._deliver(value_outcome(value))
+            else:
+                try:
+                    token.run_sync_soon(self._deliver, value_outcome(value))
+                except trio.RunFinishedError:
+                    pass
+
+        def fail(self, exc: BaseException) -> None:
+            if _get_ident() == tid:
+                self._deliver(error_outcome(exc))
+            else:
+                try:
+                    token.run_sync_soon(self._deliver, error_outcome(exc))
+                except trio.RunFinishedError:
+                    pass
+
+        def _abort(self, _: Any) -> Any:
+            self._task = None
+            return succeeded
+
+        async def wait(self, timeout: float | None) -> Any:
+            result = self._result
+            if result is not None:
+                return result.unwrap()
+            if timeout is None:
+                self._task = current_task()
+                return await wait_task_rescheduled(self._abort)
+            if timeout <= 0:
+                return TIMEOUT
+            with trio.move_on_after(timeout):
+                self._task = current_task()
+                return await wait_task_rescheduled(self._abort)
+            return TIMEOUT
+
+        def wait_blocking(self, timeout: float | None) -> Any:
+            raise RuntimeError("an event-loop waiter cannot be waited on from a thread")
+
+    def run_soon_threadsafe(fn: Callable[..., Any], *args: Any) -> None:
+        try:
+            token.run_sync_soon(fn, *args)
+        except trio.RunFinishedError:
+            pass
+
+    return Loop("trio", _TrioWaiter, run_soon_threadsafe)
+
+
+# --------------------------------------------------------------------------- threads
+
+
+class _ThreadWaiter:
+    """A waiter for plain threads: a lock used as a binary semaphore (no polling)."""
+
+    __slots__ = ("_exc", "_lock", "_value")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lock.acquire()
+        self._value: Any = TIMEOUT
+        self._exc: BaseException | None = None
+
+    def set(self, value: Any) -> None:
+        if self._value is TIMEOUT and self._exc is None:
+            self._value = value
+            try:
+                self._lock.release()
+            except RuntimeError:  # already released by a racing set/fail
+                pass
+
+    def fail(self, exc: BaseException) -> None:
+        if self._value is TIMEOUT and self._exc is None:
+            self._exc = exc
+            try:
+                self._lock.release()
+            except RuntimeError:
+                pass
+
+    def wait_blocking(self, timeout: float | None) -> Any:
+        got = self._lock.acquire() if timeout is None else self._lock.acquire(True, timeout)
+        if not got:
+            return TIMEOUT
+        self._lock.release()  # stay "set" for any later waiter
+        if self._exc is not None:
+            raise self._exc
+        return self._value
+
+    async def wait(self, timeout: float | None) -> Any:
+        raise RuntimeError("a thread waiter cannot be awaited")
+
+
+def thread_waiter() -> Waiter:
+    """A waiter a plain (non-event-loop) thread can block on with ``wait_blocking``."""
+    return _ThreadWaiter()
+
+
+def _thread_run_soon(fn: Callable[..., Any], *args: Any) -> None:  # pragma: no cover
+    raise RuntimeError("a thread has no loop to schedule on")
+
+
+THREAD_LOOP_KIND: Final = "thread"
+
+# ------------------------------------------------------------------------- detection
+
+_tls = threading.local()
+
+
+def current_loop() -> Loop | None:
+    """The :class:`Loop` of the running event loop, or None outside any event loop.
+
+    Cached per thread, keyed by the running loop (asyncio) or run token (trio).
+    """
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        trio = sys.modules.get("trio")
+        if trio is None:
+            return None
+        try:
+            token = trio.lowlevel.current_trio_token()
+        except RuntimeError:
+            return None
+        cached = getattr(_tls, "key", None)
+        if cached is token:
+            result: Loop = _tls.loop
+            return result
+        result = _trio_loop()
+        _tls.key = token
+        _tls.loop = result
+        return result
+    if getattr(_tls, "key", None) is loop:
+        cached_loop: Loop = _tls.loop
+        return cached_loop
+    result = _aio_loop(loop)
+    _tls.key = loop
+    _tls.loop = result
+    return result

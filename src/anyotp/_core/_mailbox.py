@@ -1,0 +1,149 @@
+"""A process mailbox: FIFO per sender, selective receive without quadratic rescans.
+
+Layout: ``saved + queue`` is the mailbox in arrival order.  ``saved`` holds messages
+that the *current* receive signature (``key``, a tuple of compiled matchers) already
+rejected; ``queue`` holds the rest.  A receive with the same signature as the last one
+resumes after ``saved`` instead of rescanning it, so a process that keeps receiving
+``("reply", ref, ANY)`` past a backlog of 10,000 unrelated messages scans each of them
+once, not once per receive (Erlang's receive-mark optimisation, generalised).  A
+receive with a different signature first puts ``saved`` back in front of ``queue``,
+which keeps arrival order.
+
+``put`` may run on any thread: a deque append is atomic, and the wake-up goes through
+the waiter, which hands itself to the receiver's loop when called from elsewhere.  The
+receiver publishes its waiter *before* its final emptiness check, so a message
+appended concurrently is either seen by that check or wakes the waiter.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from .._exceptions import ReceiveTimeout
+from ._backend import TIMEOUT, Waiter
+from ._pattern import Matcher
+
+__all__ = ["Mailbox"]
+
+_monotonic = time.monotonic
+
+
+class Mailbox:
+    """The message queue of one process.  Only its owner receives from it."""
+
+    __slots__ = ("_key", "_new_waiter", "_q", "_saved", "_waiter")
+
+    def __init__(self, new_waiter: Callable[[], Waiter]) -> None:
+        self._q: deque[Any] = deque()
+        self._saved: deque[Any] = deque()
+        self._key: tuple[Matcher, ...] | None = None
+        self._waiter: Waiter | None = None
+        self._new_waiter = new_waiter
+
+    def put(self, message: Any) -> None:
+        """Append ``message``; wake the receiver if it is waiting.  Any thread."""
+        self._q.append(message)
+        w = self._waiter
+        if w is not None:
+            w.set(None)
+
+    def __len__(self) -> int:
+        return len(self._q) + len(self._saved)
+
+    def messages(self) -> list[Any]:
+        """A snapshot of the queued messages, oldest first."""
+        return [*self._saved, *self._q]
+
+    def clear(self) -> None:
+        self._q.clear()
+        self._saved.clear()
+
+    def remove_first(self, predicate: Callable[[Any], bool]) -> bool:
+        """Remove the oldest message for which ``predicate`` is true (demonitor flush)."""
+        for box in (self._saved, self._q):
+            for i, m in enumerate(box):
+                if predicate(m):
+                    del box[i]
+                    return True
+        return False
+
+    async def _wait(self, timeout: float | None) -> bool:
+        """Wait for a new message; False on timeout.  The caller saw ``_q`` empty."""
+        if self._waiter is not None:
+            raise RuntimeError(
+                "two tasks are receiving from the same mailbox at once; a process has "
+                "one receiver: receive from the process's own task only"
+            )
+        w = self._new_waiter()
+        self._waiter = w
+        if self._q:  # a message raced in before the waiter was published
+            self._waiter = None
+            return True
+        try:
+            return await w.wait(timeout) is not TIMEOUT
+        finally:
+            self._waiter = None
+
+    async def get(self, timeout: float | None = None) -> Any:
+        """Take the oldest message, waiting for one; TIMEOUT if none came in time."""
+        if self._saved:
+            return self._saved.popleft()
+        q = self._q
+        if q:
+            return q.popleft()
+        deadline = None if timeout is None else _monotonic() + timeout
+        while True:
+            remaining = None if deadline is None else deadline - _monotonic()
+            if not await self._wait(remaining) and not q:
+                return TIMEOUT
+            if q:
+                return q.popleft()
+
+    async def receive(
+        self, key: tuple[Matcher, ...], timeout: float | None
+    ) -> tuple[int, tuple[Any, ...]]:
+        """Remove and return the first message matching one of ``key``'s matchers.
+
+        Returns ``(index of the matcher, extracted values)``.
+
+        Raises:
+            ReceiveTimeout: nothing matched within ``timeout`` seconds.
+        """
+        saved = self._saved
+        q = self._q
+        if key is not self._key:
+            if saved:
+                q.extendleft(reversed(saved))
+                saved.clear()
+            self._key = key
+        n = len(key)
+        deadline: float | None = None
+        while True:
+            while q:
+                msg = q.popleft()
+                try:
+                    for i in range(n):
+                        got = key[i](msg)
+                        if got is not None:
+                            return i, got
+                except BaseException:
+                    q.appendleft(msg)  # a raising predicate must not lose the message
+                    raise
+                saved.append(msg)
+            if timeout is None:
+                remaining = None
+            else:
+                if deadline is None:
+                    deadline = _monotonic() + timeout
+                remaining = deadline - _monotonic()
+                if remaining <= 0:
+                    break
+            if not await self._wait(remaining) and not q:
+                break
+        raise ReceiveTimeout(
+            f"receive(timeout={timeout}) got no matching message within {timeout} s "
+            f"({len(self)} non-matching message(s) stay in the mailbox)"
+        )

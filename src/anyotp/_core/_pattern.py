@@ -1,0 +1,236 @@
+"""Patterns for selective receive, compiled once into matcher functions.
+
+A pattern is one of:
+
+* a **literal** (``"ping"``, ``42``, ``None``, an enum member, ...): matches a value
+  equal to it (``==``), extracts nothing;
+* a **type** (``str``, ``dict``, ``PID``, a class): matches instances, extracts the value;
+* a **tuple** (or list) of patterns: matches a tuple (list) of the same length whose
+  elements match element-wise; extracts what its elements extract, in order;
+* :data:`ANY`: matches anything and extracts it;
+* :data:`IGNORE` (also spelled ``_``): matches anything, extracts nothing;
+* a **predicate**, any other callable: matches when ``pred(value)`` is truthy and
+  extracts the value.  Predicates must be pure (no side effects): the mailbox
+  remembers which messages a receive already rejected.
+
+``dict`` and ``set`` literals are rejected with :class:`~anyotp.InvalidPattern`: they
+look like structural patterns but anyotp does not match them structurally; use the
+type (``dict``) or a predicate instead.
+
+``compile_pattern(p)`` returns a function ``value -> tuple | None``: the extracted
+values on a match, ``None`` otherwise.  Compiled patterns are cached by the pattern
+itself, so a ``receive`` in a loop compiles nothing after its first message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Final
+
+from .._exceptions import InvalidPattern
+
+__all__ = ["ANY", "IGNORE", "Matcher", "_", "compile_pattern", "compile_patterns", "match"]
+
+Matcher = Callable[[Any], "tuple[Any, ...] | None"]
+
+
+class _Any:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "ANY"
+
+    def __reduce__(self) -> str:
+        return "ANY"
+
+
+class _Ignore:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "IGNORE"
+
+    def __reduce__(self) -> str:
+        return "IGNORE"
+
+
+#: Matches any value and extracts it (passes it to the handler).
+ANY: Final[Any] = _Any()
+#: Matches any value and extracts nothing.  Also exported as ``_``.
+IGNORE: Final[Any] = _Ignore()
+#: Alias of :data:`IGNORE`.
+_: Final[Any] = IGNORE
+
+_EMPTY: Final[tuple[()]] = ()
+
+
+def _extract(value: Any) -> tuple[Any, ...]:
+    return (value,)
+
+
+def _ignore(value: Any) -> tuple[Any, ...]:
+    return _EMPTY
+
+
+def _compile(pattern: Any, path: str) -> Matcher:
+    if pattern is ANY:
+        return _extract
+    if pattern is IGNORE:
+        return _ignore
+    kind = type(pattern)
+    if kind is tuple or kind is list:
+        return _compile_seq(pattern, path)
+    if isinstance(pattern, type):
+        cls = pattern
+
+        def match_type(value: Any) -> tuple[Any, ...] | None:
+            return (value,) if isinstance(value, cls) else None
+
+        return match_type
+    if isinstance(pattern, dict | set | frozenset):
+        raise InvalidPattern(
+            f"invalid pattern {pattern!r}{path}: a {type(pattern).__name__} literal is not "
+            f"a matcher; use the type ({type(pattern).__name__}) to match any "
+            f"{type(pattern).__name__}, or a predicate such as "
+            f"lambda m: m.get('key') == ... to test its contents"
+        )
+    if callable(pattern):
+        pred = pattern
+
+        def match_pred(value: Any) -> tuple[Any, ...] | None:
+            return (value,) if pred(value) else None
+
+        return match_pred
+    literal = pattern
+
+    def match_literal(value: Any) -> tuple[Any, ...] | None:
+        return _EMPTY if value == literal else None
+
+    return match_literal
+
+
+def _compile_seq(pattern: tuple[Any, ...] | list[Any], path: str) -> Matcher:
+    seq_type = type(pattern)
+    n = len(pattern)
+    # Split positions into literal checks (one == each, nothing to extract) and
+    # sub-matchers; the common ("tag", ANY, ANY) shape then costs one equality test
+    # and two tuple slots.
+    literals: list[tuple[int, Any]] = []
+    subs: list[tuple[int, Matcher]] = []
+    simple_extract: list[int] = []
+    only_simple = True
+    for i, sub in enumerate(pattern):
+        sub_kind = type(sub)
+        if sub is ANY:
+            subs.append((i, _extract))
+            simple_extract.append(i)
+        elif sub is IGNORE:
+            continue
+        elif (
+            sub_kind is not tuple
+            and sub_kind is not list
+            and not isinstance(sub, type)
+            and not callable(sub)
+            and not isinstance(sub, dict | set | frozenset)
+        ):
+            literals.append((i, sub))
+        else:
+            only_simple = False
+            subs.append((i, _compile(sub, f"{path}[{i}]")))
+    lit_tuple = tuple(literals)
+    if only_simple:
+        picks = tuple(simple_extract)
+
+        def match_flat(value: Any) -> tuple[Any, ...] | None:
+            if type(value) is not seq_type and not isinstance(value, seq_type):
+                return None
+            if len(value) != n:
+                return None
+            for i, lit in lit_tuple:
+                if value[i] != lit:
+                    return None
+            return tuple([value[i] for i in picks])
+
+        return match_flat
+    sub_tuple = tuple(subs)
+
+    def match_seq(value: Any) -> tuple[Any, ...] | None:
+        if type(value) is not seq_type and not isinstance(value, seq_type):
+            return None
+        if len(value) != n:
+            return None
+        for i, lit in lit_tuple:
+            if value[i] != lit:
+                return None
+        out: tuple[Any, ...] = _EMPTY
+        for i, m in sub_tuple:
+            got = m(value[i])
+            if got is None:
+                return None
+            if got:
+                out += got
+        return out
+
+    return match_seq
+
+
+_cache: dict[Any, Matcher] = {}
+_CACHE_MAX: Final = 4096
+
+
+def compile_pattern(pattern: Any) -> Matcher:
+    """Compile ``pattern`` into a matcher ``value -> tuple | None`` (cached).
+
+    Raises:
+        InvalidPattern: the pattern contains a dict or set literal.
+    """
+    key = (type(pattern), pattern)
+    try:
+        return _cache[key]
+    except KeyError:
+        pass
+    except TypeError:  # unhashable (a list pattern): compile without caching
+        return _compile(pattern, "")
+    matcher = _compile(pattern, "")
+    if len(_cache) >= _CACHE_MAX:
+        _cache.clear()
+    _cache[key] = matcher
+    return matcher
+
+
+_set_cache: dict[Any, tuple[Matcher, ...]] = {}
+
+
+def compile_patterns(patterns: tuple[Any, ...]) -> tuple[Matcher, ...]:
+    """Compile a whole receive's worth of patterns; the same tuple object comes back
+    for the same patterns, so the mailbox can recognise a repeated receive by identity.
+    """
+    try:
+        return _set_cache[patterns]
+    except KeyError:
+        pass
+    except TypeError:
+        return tuple(compile_pattern(p) for p in patterns)
+    compiled = tuple(compile_pattern(p) for p in patterns)
+    if len(_set_cache) >= _CACHE_MAX:
+        _set_cache.clear()
+    _set_cache[patterns] = compiled
+    return compiled
+
+
+def match(pattern: Any, value: Any) -> tuple[Any, ...] | None:
+    """Match ``value`` against ``pattern``: the extracted values, or None.
+
+    >>> match(("data", ANY), ("data", 42))
+    (42,)
+    >>> match(("event", IGNORE, ANY), ("event", "user_login", "127.0.0.1"))
+    ('127.0.0.1',)
+    >>> match(("msg", ("sub", int)), ("msg", ("sub", 1)))
+    (1,)
+    >>> match(str, 42) is None
+    True
+
+    Raises:
+        InvalidPattern: the pattern contains a dict or set literal.
+    """
+    return compile_pattern(pattern)(value)

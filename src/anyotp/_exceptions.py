@@ -1,0 +1,153 @@
+"""Every exception anyotp raises, in one place.
+
+The hierarchy::
+
+    Exception
+     └── OTPError                         base of everything anyotp raises
+          ├── NoProcess (LookupError)      the target process is dead or the name unknown
+          ├── ReceiveTimeout (TimeoutError) ``receive(timeout=)`` found no match in time
+          ├── InvalidPattern (TypeError)   a pattern or a ``receive`` argument is malformed
+          ├── NotInProcess (RuntimeError)  a process-only function was used outside a process
+          ├── StartError                   a process failed to start (``init`` raised or exited)
+          ├── ExitError                    a process we waited on exited abnormally
+          ├── CallError                    a ``call`` failed (server, request, timeout, reason)
+          │    ├── CallTimeout (TimeoutError)  no reply within the timeout
+          │    ├── CallNoProc (NoProcess)      the server was dead or unknown when called
+          │    └── CallExit                    the server exited before replying
+          ├── SupervisorError (ValueError) a bad ``ChildSpec`` or supervisor request
+          └── GenServerError               the synchronous API's error (``anyotp.sync``)
+               └── GenServerTimeoutError (TimeoutError)
+
+Exceptions that mean "this kind of thing" in Python subclass the builtin as well, so
+``except TimeoutError`` catches every timeout and ``except LookupError`` every
+unknown process.  This module imports only the standard library.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "CallError",
+    "CallExit",
+    "CallNoProc",
+    "CallTimeout",
+    "ExitError",
+    "GenServerError",
+    "GenServerTimeoutError",
+    "InvalidPattern",
+    "NoProcess",
+    "NotInProcess",
+    "OTPError",
+    "ReceiveTimeout",
+    "StartError",
+    "SupervisorError",
+]
+
+
+class OTPError(Exception):
+    """Base class of every error raised by anyotp."""
+
+
+class NoProcess(OTPError, LookupError):
+    """The target is not a live process: a dead PID, or a name nobody registered.
+
+    Attributes:
+        target: the PID or name that was used.
+    """
+
+    def __init__(self, message: str, target: object = None) -> None:
+        super().__init__(message)
+        self.target = target
+
+
+class ReceiveTimeout(OTPError, TimeoutError):
+    """``receive(..., timeout=t)`` saw no matching message within ``t`` seconds.
+
+    Like the ``after`` clause of Erlang's ``receive``.  Messages that did not match stay
+    in the mailbox, in order.
+    """
+
+
+class InvalidPattern(OTPError, TypeError):
+    """A pattern (or a ``receive`` argument) is not one anyotp can match with."""
+
+
+class NotInProcess(OTPError, RuntimeError):
+    """A function that acts on "the current process" was called outside any process."""
+
+
+class StartError(OTPError):
+    """A process failed to start: its ``init`` raised or it exited before running.
+
+    The original exception, if any, is chained as ``__cause__``.
+
+    Attributes:
+        reason: the exit reason of the process that failed to start.
+    """
+
+    def __init__(self, message: str, reason: Any = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class ExitError(OTPError):
+    """A process that was being waited on exited with ``reason`` instead of a result.
+
+    Attributes:
+        pid: the process that exited.
+        reason: its exit reason (``"shutdown"``, ``"killed"``, an exception, ...).
+    """
+
+    def __init__(self, message: str, pid: Any = None, reason: Any = None) -> None:
+        super().__init__(message)
+        self.pid = pid
+        self.reason = reason
+
+
+class CallError(OTPError):
+    """A ``call`` did not produce a reply.
+
+    Like the exit a ``gen_server:call/3`` raises in Erlang, it names the server, the
+    request and the timeout.
+
+    Attributes:
+        server: the PID or name that was called.
+        request: the request that was sent.
+        timeout: the timeout in seconds (``None`` = infinity).
+        reason: why: ``"timeout"``, ``"noproc"``, ``"calling_self"``, or the server's
+            exit reason.
+    """
+
+    def __init__(
+        self, message: str, server: Any, request: Any, timeout: float | None, reason: Any
+    ) -> None:
+        super().__init__(message)
+        self.server = server
+        self.request = request
+        self.timeout = timeout
+        self.reason = reason
+
+
+class CallTimeout(CallError, TimeoutError):
+    """No reply came within the call's timeout; a late reply is discarded."""
+
+
+class CallNoProc(CallError, NoProcess):
+    """The called server was not alive (dead PID or unregistered name)."""
+
+
+class CallExit(CallError):
+    """The server exited while the call was waiting; ``reason`` is its exit reason."""
+
+
+class SupervisorError(OTPError, ValueError):
+    """A supervisor was given a bad child spec or a request about an unknown child."""
+
+
+class GenServerError(OTPError):
+    """Error of the synchronous ``anyotp.sync`` GenServer API."""
+
+
+class GenServerTimeoutError(GenServerError, TimeoutError):
+    """A synchronous ``call`` or ``stop`` did not finish within its timeout."""

@@ -1,0 +1,67 @@
+"""Shared pytest configuration for anyotp.
+
+* Every async test runs on both AnyIO backends (asyncio and trio). Mark tests
+  with ``@pytest.mark.anyio`` or put ``pytestmark = pytest.mark.anyio`` at
+  module level; anyio's pytest plugin (auto-registered by anyio) picks the
+  backend from the ``anyio_backend`` fixture below.
+* Hypothesis profiles: "ci" (loaded by default) and "dev". Select another with
+  ``HYPOTHESIS_PROFILE=dev``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hypothesis import settings
+
+# ---------------------------------------------------------------------------
+# Hypothesis
+# ---------------------------------------------------------------------------
+
+settings.register_profile(
+    "ci",
+    deadline=None,  # event-loop scheduling makes per-example timing noisy
+    max_examples=100,
+    derandomize=True,  # same examples on every CI run
+    print_blob=True,  # failures print a @reproduce_failure blob
+)
+settings.register_profile(
+    "dev",
+    deadline=None,
+    max_examples=50,
+    print_blob=True,
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+# ---------------------------------------------------------------------------
+# AnyIO backends
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture(
+    params=[
+        pytest.param(("asyncio", {}), id="asyncio"),
+        pytest.param(("trio", {}), id="trio"),
+    ]
+)
+def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, Any]]:
+    """Run each ``anyio``-marked test once per backend."""
+    backend: tuple[str, dict[str, Any]] = request.param
+    return backend
+
+
+# ---------------------------------------------------------------------------
+# Hook point
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _anyotp_test_hook() -> Iterator[None]:
+    """Runs around every test. Intentionally empty: a place for per-test
+    setup/teardown checks (e.g. leaked processes or registry entries)."""
+    # setup goes here
+    yield  # noqa: PT022 - teardown goes after this line once there is some
