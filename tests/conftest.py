@@ -60,8 +60,16 @@ def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, Any]]:
 
 
 @pytest.fixture(autouse=True)
-def _anyotp_test_hook() -> Iterator[None]:
-    """Runs around every test. Intentionally empty: a place for per-test
-    setup/teardown checks (e.g. leaked processes or registry entries)."""
-    # setup goes here
-    yield  # noqa: PT022 - teardown goes after this line once there is some
+def _no_leaked_processes() -> Iterator[None]:
+    """Every test must stop every process it started: after the test, no process
+    may be alive and no name registered.  Leftovers are cleared (so one leaky test
+    does not fail the next) and reported as a failure of the leaky test."""
+    from anyotp._core import _names, _process
+
+    yield
+    leaked = list(_process._table.values())
+    names = sorted(_names._names)
+    _process._table.clear()
+    _names._names.clear()
+    if leaked or names:
+        pytest.fail(f"test left processes alive: {leaked!r}; names registered: {names!r}")
