@@ -253,6 +253,13 @@ class Supervisor(GenServer):
         self._owned.pop(proc, None)
         await self._shutdown(proc, child.spec.shutdown_timeout)
 
+    async def _stop_owned(self) -> None:
+        # Reverse *spec* order, not reverse start order: a restarted child keeps its
+        # place in the shutdown sequence (OTP stops children in reverse spec order).
+        for child in reversed(getattr(self, "_kids", ())):
+            await self._stop(child)
+        await super()._stop_owned()
+
     def _find(self, child_id: str) -> _Child | None:
         for c in self._kids:
             if c.spec.id == child_id:

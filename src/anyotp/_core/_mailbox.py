@@ -29,6 +29,10 @@ from ._pattern import Matcher
 __all__ = ["Mailbox"]
 
 _monotonic = time.monotonic
+_TWO_RECEIVERS = (
+    "two tasks are receiving from the same mailbox at once; a process has one receiver: "
+    "receive from the process's own task only"
+)
 
 
 class Mailbox:
@@ -73,16 +77,16 @@ class Mailbox:
     async def _wait(self, timeout: float | None) -> bool:
         """Wait for a new message; False on timeout.  The caller saw ``_q`` empty."""
         if self._waiter is not None:
-            raise RuntimeError(
-                "two tasks are receiving from the same mailbox at once; a process has "
-                "one receiver: receive from the process's own task only"
-            )
+            raise RuntimeError(_TWO_RECEIVERS)
         w = self._new_waiter()
         self._waiter = w
         if self._q:  # a message raced in before the waiter was published
             self._waiter = None
             return True
         try:
+            if timeout is None:
+                await w
+                return True
             return await w.wait(timeout) is not TIMEOUT
         finally:
             self._waiter = None
@@ -94,7 +98,23 @@ class Mailbox:
         q = self._q
         if q:
             return q.popleft()
-        deadline = None if timeout is None else _monotonic() + timeout
+        if timeout is None:
+            # The hot path of every server loop: one coroutine frame, await the waiter.
+            while True:
+                if self._waiter is not None:
+                    raise RuntimeError(_TWO_RECEIVERS)
+                w = self._new_waiter()
+                self._waiter = w
+                if not q:
+                    try:
+                        await w
+                    finally:
+                        self._waiter = None
+                else:
+                    self._waiter = None
+                if q:
+                    return q.popleft()
+        deadline = _monotonic() + timeout
         while True:
             remaining = None if deadline is None else deadline - _monotonic()
             if not await self._wait(remaining) and not q:

@@ -713,8 +713,9 @@ async def call(target: PID | str, request: Any, timeout: float | None = 5.0) -> 
             _noproc_message(f"call(..., {request!r})", target), target, request, timeout, "noproc"
         )
     proc._mbox.put((CALL_TAG, from_, request))
+    w = from_._waiter
     try:
-        got = await from_._waiter.wait(timeout)
+        got = await (w if timeout is None else w.wait(timeout))
     finally:
         monitors.pop(from_, None)
     if type(got) is _Down:
