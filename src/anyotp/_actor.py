@@ -223,7 +223,7 @@ class Actor(Process):
 
     @classmethod
     async def start(
-        cls, *args: Any, task_group: Any = None, name: str | None = None, **kwargs: Any
+        cls, *args: Any, task_group: Any = None, name: Any = None, **kwargs: Any
     ) -> PID:
         """Start an instance in ``task_group`` and return its PID once ``init`` returned.
 
@@ -234,7 +234,8 @@ class Actor(Process):
             task_group: an anyio ``TaskGroup`` to run in, or ``self.children`` of a
                 running actor (the new process is then owned by that actor and stopped
                 when it exits).
-            name: register the process under this name, atomically with its start.
+            name: register the process under this name, atomically with its start: a
+                str (like ``register``) or a via-name ``("via", registry, key)``.
             **kwargs: passed to ``init``.
 
         Raises:
@@ -247,7 +248,7 @@ class Actor(Process):
 
     @classmethod
     async def start_link(
-        cls, *args: Any, task_group: Any = None, name: str | None = None, **kwargs: Any
+        cls, *args: Any, task_group: Any = None, name: Any = None, **kwargs: Any
     ) -> PID:
         """Like :meth:`start`, and link the new process to the calling process.
 

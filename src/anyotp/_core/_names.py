@@ -6,7 +6,7 @@ A process has at most one registered name; the name is released when it exits.
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 
 from .._exceptions import NoProcess
 from ._ids import PID
@@ -14,7 +14,75 @@ from ._ids import PID
 if TYPE_CHECKING:
     from ._process import Process
 
-__all__ = ["register", "registered", "unregister", "whereis"]
+__all__ = [
+    "Via",
+    "ViaRegistry",
+    "register",
+    "registered",
+    "resolve_via",
+    "unregister",
+    "whereis",
+]
+
+
+@runtime_checkable
+class ViaRegistry(Protocol):
+    """What a via-name needs from its registry, like Erlang's ``{via, Module, Name}``.
+
+    ``anyotp.Registry`` implements it; any object (or process) with these three
+    methods can name processes for ``send``, ``cast``, ``call`` and ``start(name=...)``.
+    """
+
+    def whereis_name(self, key: Any) -> PID | None:
+        """The PID registered under ``key``, or None."""
+        ...
+
+    def register_name(self, key: Any, pid: PID) -> bool:
+        """Register ``pid`` under ``key``; False if ``key`` is taken."""
+        ...
+
+    def unregister_name(self, key: Any) -> None:
+        """Remove ``key``."""
+        ...
+
+
+class Via(NamedTuple):
+    """A name held by a registry: ``Via(registry, key)``; same as ``("via", registry, key)``.
+
+    ``registry`` is a :class:`ViaRegistry` object, or the PID or registered name of a
+    process that is one (an ``anyotp.Registry``).
+    """
+
+    registry: Any
+    key: Any
+
+
+def resolve_via(target: Any) -> tuple[ViaRegistry, Any] | None:
+    """``(registry, key)`` if ``target`` is a via-name, else None.
+
+    Raises:
+        NoProcess: the registry process is not alive.
+        TypeError: the registry does not implement :class:`ViaRegistry`.
+    """
+    kind = type(target)
+    if kind is Via:
+        registry, key = target
+    elif kind is tuple and len(target) == 3 and target[0] == "via":
+        _, registry, key = target
+    else:
+        return None
+    if type(registry) is PID or type(registry) is str:
+        name = registry
+        registry = name._proc if isinstance(name, PID) else _names.get(name)
+        if registry is None:
+            raise NoProcess(f"via-name {target!r}: the registry {name!r} is not alive", target)
+    if not isinstance(registry, ViaRegistry):
+        raise TypeError(
+            f"via-name {target!r}: {registry!r} is not a registry (it needs "
+            "whereis_name/register_name/unregister_name, like anyotp.Registry)"
+        )
+    return registry, key
+
 
 #: name -> live process.  Mutated under ``_lock``; read without it (dict reads are atomic).
 _names: dict[str, Process] = {}

@@ -46,7 +46,7 @@ from .._exceptions import (
 from ._backend import TIMEOUT, Loop, Waiter, current_loop
 from ._ids import PID, Ref
 from ._mailbox import Mailbox
-from ._names import _names, _release
+from ._names import _names, _release, register, resolve_via
 
 __all__ = [
     "CALL_TAG",
@@ -512,7 +512,7 @@ async def start_process(
     link: bool = False,
     owner: Process | None = None,
     shutdown: Shutdown = 5.0,
-    name: str | None = None,
+    name: Any = None,
 ) -> PID:
     """Spawn ``proc`` into ``task_group`` and wait for its ``init`` to return.
 
@@ -541,10 +541,15 @@ async def start_process(
         parent._links.add(proc.pid)
         proc._links.add(parent.pid)
     if name is not None:
-        from ._names import register
-
-        if not register(name, proc.pid):
-            holder = _names.get(name)
+        via = resolve_via(name)
+        if via is not None:
+            registered = via[0].register_name(via[1], proc.pid)
+            holder_pid = None if registered else via[0].whereis_name(via[1])
+        else:
+            registered = register(name, proc.pid)
+            holder_proc = _names.get(name)
+            holder_pid = None if registered or holder_proc is None else holder_proc.pid
+        if not registered:
             proc._status = DEAD
             _table.pop(proc.pid.id, None)
             if owner is not None:
@@ -553,8 +558,8 @@ async def start_process(
                 parent._links.discard(proc.pid)
             raise StartError(
                 f"cannot start {type(proc).__name__} as {name!r}: the name is already "
-                f"registered to {holder.pid if holder else None!r}",
-                ("already_started", holder.pid if holder else None),
+                f"registered to {holder_pid!r} (stop that process, or pick another name)",
+                ("already_started", holder_pid),
             )
     ack = loop.new_waiter()
     try:
@@ -590,13 +595,19 @@ def self_pid() -> PID:
 
 
 def resolve(target: Any) -> Process | None:
-    """The live local process named by ``target`` (a PID or a registered name)."""
+    """The live local process named by ``target``: a PID, a registered name, or a
+    via-name (``Via(registry, key)`` / ``("via", registry, key)``); None if none."""
     if type(target) is PID:
         return target._proc
     if type(target) is str:
         return _names.get(target)
+    via = resolve_via(target)
+    if via is not None:
+        pid = via[0].whereis_name(via[1])
+        return None if pid is None else pid._proc
     raise TypeError(
-        f"expected a PID or a registered name (str), got {type(target).__name__} {target!r}"
+        'expected a PID, a registered name (str) or a via-name ("via", registry, key), '
+        f"got {type(target).__name__} {target!r}"
     )
 
 
