@@ -14,6 +14,8 @@ from ._actor import ActorHandle as ActorHandle
 from ._core._ids import PID as PID
 from ._core._ids import Ref as Ref
 from ._core._ids import make_ref as make_ref
+from ._core._names import Via as Via
+from ._core._names import ViaRegistry as ViaRegistry
 from ._core._names import register as register
 from ._core._names import registered as registered
 from ._core._names import unregister as unregister
@@ -48,7 +50,13 @@ from ._exceptions import OTPError as OTPError
 from ._exceptions import ReceiveTimeout as ReceiveTimeout
 from ._exceptions import StartError as StartError
 from ._exceptions import SupervisorError as SupervisorError
+from ._genserver import Continue as Continue
+from ._genserver import Directive as Directive
 from ._genserver import GenServer as GenServer
+from ._genserver import NoReply as NoReply
+from ._genserver import Reply as Reply
+from ._genserver import Stop as Stop
+from ._genserver import reply as reply
 from ._supervisor import ChildInfo as ChildInfo
 from ._supervisor import ChildSpec as ChildSpec
 from ._supervisor import RestartStrategy as RestartStrategy
@@ -72,23 +80,30 @@ __all__ = [
     "ChildInfo",
     "ChildSpec",
     "ChildTasks",
+    "Continue",
+    "Directive",
     "ExitError",
     "From",
     "GenServer",
     "InvalidPattern",
     "NoProcess",
+    "NoReply",
     "NotInProcess",
     "OTPError",
     "ReceiveTimeout",
     "Ref",
+    "Reply",
     "RestartStrategy",
     "RestartType",
     "StartError",
     "Status",
+    "Stop",
     "Supervisor",
     "SupervisorError",
     "Task",
     "TaskHandle",
+    "Via",
+    "ViaRegistry",
     "_",
     "call",
     "cast",
@@ -102,6 +117,7 @@ __all__ = [
     "processes",
     "register",
     "registered",
+    "reply",
     "self_pid",
     "send",
     "unlink",

@@ -55,13 +55,125 @@ from collections.abc import Callable
 from typing import Any
 
 from ._actor import Actor
+from ._core._backend import TIMEOUT
 from ._core._ids import PID
 from ._core._process import CALL_TAG, CAST_TAG, From, _Exit, _maybe_await, log
 
-__all__ = ["GenServer"]
+__all__ = ["Continue", "Directive", "GenServer", "NoReply", "Reply", "Stop", "reply"]
 
 TASK_SUCCESS = "$$success"
 TASK_FAILURE = "$$failure"
+
+
+class _Sentinel:
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+_KEEP: Any = _Sentinel("KEEP")
+_NO_REPLY: Any = _Sentinel("NO_REPLY")
+
+
+class Directive:
+    """Base of the values a callback may return instead of a plain state."""
+
+    __slots__ = ()
+
+
+class Continue:
+    """An action: run ``handle_continue(arg, state)`` before the next message.
+
+    Like ``{:continue, arg}``.  Use it in ``NoReply(state, Continue(arg))`` (also
+    from ``init``) or ``Reply(reply, state, Continue(arg))``.
+    """
+
+    __slots__ = ("arg",)
+
+    def __init__(self, arg: Any) -> None:
+        self.arg = arg
+
+    def __repr__(self) -> str:
+        return f"Continue({self.arg!r})"
+
+
+Action = Continue | float | None
+
+
+class Reply(Directive):
+    """``handle_call`` result: reply, new state and an action, like ``{:reply, r, s, a}``.
+
+    Args:
+        reply: sent to the caller.
+        state: the new state.
+        action: ``Continue(arg)``, an idle timeout in seconds (``"timeout"`` is then
+            delivered to ``handle_info`` if no message arrives in time), or None.
+    """
+
+    __slots__ = ("action", "reply", "state")
+
+    def __init__(self, reply: Any, state: Any, action: Action = None) -> None:
+        self.reply = reply
+        self.state = state
+        self.action = action
+
+    def __repr__(self) -> str:
+        return f"Reply({self.reply!r}, {self.state!r}, {self.action!r})"
+
+
+class NoReply(Directive):
+    """New state without replying now, like ``{:noreply, state, action}``.
+
+    From ``handle_call`` it defers the reply: answer later with
+    ``reply(from_, value)``, from this server or any other process (the caller still
+    waits under its own timeout).  From the other callbacks (and ``init``) it carries
+    an action with the new state.
+
+    Args:
+        state: the new state.
+        action: ``Continue(arg)``, an idle timeout in seconds, or None.
+    """
+
+    __slots__ = ("action", "state")
+
+    def __init__(self, state: Any, action: Action = None) -> None:
+        self.state = state
+        self.action = action
+
+    def __repr__(self) -> str:
+        return f"NoReply({self.state!r}, {self.action!r})"
+
+
+class Stop(Directive):
+    """Stop the server with ``reason`` after this callback, like ``{:stop, reason, ...}``.
+
+    ``terminate(reason, state)`` runs with ``state`` if given (else the current one).
+    From ``handle_call``, ``reply=`` is sent to the caller first; without it the
+    caller's ``call`` raises ``CallExit`` with ``reason``.
+    """
+
+    __slots__ = ("reason", "reply", "state")
+
+    def __init__(self, reason: Any = "normal", state: Any = _KEEP, *, reply: Any = _NO_REPLY):
+        self.reason = reason
+        self.state = state
+        self.reply = reply
+
+    def __repr__(self) -> str:
+        return f"Stop({self.reason!r})"
+
+
+def reply(from_: From, value: Any) -> None:
+    """Answer a call whose ``handle_call`` returned ``NoReply``; like ``gen_server:reply/2``.
+
+    Works from any process or thread.  A reply to a caller that already gave up
+    (timed out) or was already answered is discarded.
+    """
+    from_.reply(value)
 
 
 class GenServer(Actor):
@@ -76,6 +188,9 @@ class GenServer(Actor):
 
     async def handle_call(self, request: Any, from_: From, state: Any) -> Any:
         """Answer ``call(pid, request)``: return ``(reply, new_state)``.
+
+        Or return ``Reply(reply, state, action)``, ``NoReply(state)`` (answer later
+        with ``reply(from_, value)``) or ``Stop(reason, reply=...)``.
 
         Args:
             request: what the client passed to ``call``.
@@ -92,6 +207,8 @@ class GenServer(Actor):
 
     async def handle_cast(self, request: Any, state: Any) -> Any:
         """Handle ``cast(pid, request)``: return the new state.
+
+        Or ``NoReply(state, action)`` / ``Stop(reason)``.
 
         The default raises ``NotImplementedError`` (crashing the server).
         """
@@ -141,12 +258,35 @@ class GenServer(Actor):
         )
         return handle.pid
 
+    async def handle_continue(self, continue_arg: Any, state: Any) -> Any:
+        """Run work that a callback deferred with ``Continue(arg)``: return the new state.
+
+        Called right after the callback that returned the ``Continue``, before the next
+        message is taken, like ``handle_continue/2``.  May itself return a directive.
+        The default raises ``NotImplementedError``.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} returned Continue({continue_arg!r}) but does not "
+            "implement handle_continue(self, continue_arg, state)"
+        )
+
+    def format_status(self, state: Any) -> Any:
+        """Return what logs and introspection show of ``state`` (hide secrets here).
+
+        Like ``format_status/1``.  The default shows the state as it is.
+        """
+        return state
+
     # ----------------------------------------------------------------- the loop
 
     async def _serve(self, state: Any) -> None:
         if type(self).run is not GenServer.run:  # a subclass wrote its own loop body
             await Actor._serve(self, state)
             return
+        timeout: float | None = None
+        if isinstance(state, Directive):  # init returned NoReply(state, action)
+            state, timeout = await self._apply(state)
+            self._state = state
         mbox = self._mbox
         saved = mbox._saved
         q = mbox._q
@@ -158,44 +298,87 @@ class GenServer(Actor):
                 msg = saved.popleft()
             elif q:
                 msg = q.popleft()
-            else:
+            elif timeout is None:
                 msg = await get()
+            else:
+                msg = await get(timeout)
+                if msg is TIMEOUT:  # idle timeout: like OTP's `timeout` message
+                    msg = "timeout"
+            timeout = None
             if type(msg) is tuple:
                 n = len(msg)
                 if n == 3 and msg[0] == CALL_TAG:
                     from_ = msg[1]
                     res = await handle_call(msg[2], from_, state)
-                    if type(res) is tuple and len(res) == 2:
+                    if type(res) is tuple and len(res) == 2:  # the fast path
                         from_.reply(res[0])
                         state = res[1]
-                    else:
-                        state = self._odd_call_result(res, msg[2])
-                    self._state = state
-                    continue
-                if n == 2 and msg[0] == CAST_TAG:
-                    state = await handle_cast(msg[1], state)
-                    self._state = state
-                    continue
-                if n == 3 and type(msg[1]) is PID:
-                    tag = msg[0]
-                    if tag in (TASK_SUCCESS, TASK_FAILURE):
-                        status = "success" if tag == TASK_SUCCESS else "failure"
-                        state = await _maybe_await(
-                            self.handle_task_end(msg[1], status, msg[2], state)
-                        )
                         self._state = state
                         continue
-                    if tag == "EXIT" and msg[1] == self._parent and self.trap_exit:
-                        # OTP: a gen_server that traps exits stops when its parent does.
-                        raise _Exit(msg[2])
-            state = await self.handle_info(msg, state)
+                    res = self._call_directive(res, from_, msg[2])
+                elif n == 2 and msg[0] == CAST_TAG:
+                    res = await handle_cast(msg[1], state)
+                elif n == 3 and type(msg[1]) is PID and msg[0] in (TASK_SUCCESS, TASK_FAILURE):
+                    status = "success" if msg[0] == TASK_SUCCESS else "failure"
+                    res = await _maybe_await(self.handle_task_end(msg[1], status, msg[2], state))
+                elif (
+                    n == 3
+                    and msg[0] == "EXIT"
+                    and self.trap_exit
+                    and msg[1] is not None
+                    and msg[1] == self._parent
+                ):
+                    # OTP: a gen_server that traps exits stops when its parent does.
+                    raise _Exit(msg[2])
+                else:
+                    res = await self.handle_info(msg, state)
+            else:
+                res = await self.handle_info(msg, state)
+            if isinstance(res, Directive):
+                state, timeout = await self._apply(res)
+            else:
+                state = res
             self._state = state
 
-    def _odd_call_result(self, res: Any, request: Any) -> Any:
+    def _call_directive(self, res: Any, from_: From, request: Any) -> Directive:
+        if isinstance(res, Reply):
+            from_.reply(res.reply)
+            return res
+        if isinstance(res, NoReply):
+            return res
+        if isinstance(res, Stop):
+            if res.reply is not _NO_REPLY:
+                from_.reply(res.reply)
+            return res
         raise TypeError(
             f"{type(self).__name__}.handle_call({request!r}, ...) returned {res!r}; it must "
-            "return a (reply, new_state) tuple"
+            "return a (reply, new_state) tuple, Reply(...), NoReply(...) or Stop(...)"
         )
+
+    async def _apply(self, res: Directive) -> tuple[Any, float | None]:
+        """Carry out a directive: returns (new state, idle timeout or None)."""
+        while True:
+            if type(res) is Stop:
+                if res.state is not _KEEP:
+                    self._state = res.state
+                raise _Exit(res.reason)
+            assert isinstance(res, Reply | NoReply)
+            state, action = res.state, res.action
+            if action is None:
+                return state, None
+            if type(action) is Continue:
+                self._state = state
+                nxt = await _maybe_await(self.handle_continue(action.arg, state))
+                if not isinstance(nxt, Directive):
+                    return nxt, None
+                res = nxt
+                continue
+            if isinstance(action, int | float) and not isinstance(action, bool) and action >= 0:
+                return state, float(action)
+            raise TypeError(
+                f"{type(self).__name__}: the action {action!r} in {res!r} is not a "
+                "Continue(arg) or an idle timeout in seconds"
+            )
 
     async def run(self, state: Any) -> Any:
         """Not used: the GenServer loop dispatches messages to the ``handle_*`` callbacks."""
