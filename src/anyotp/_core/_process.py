@@ -303,10 +303,13 @@ class Process:
             if self._exit_reason is not None and outer_cancel is None:
                 reason = self._exit_reason
                 crashed = False
+            init_failed: _InitFailed | None = None
             if self._status is STARTING:
                 # init failed: the starter gets a StartError and logs nothing twice
                 self._unlink_all_quietly()
-                ack.set(_InitFailed(reason, reason if isinstance(reason, BaseException) else None))
+                init_failed = _InitFailed(
+                    reason, reason if isinstance(reason, BaseException) else None
+                )
                 crashed = False
             if crashed:
                 log.error(
@@ -323,6 +326,10 @@ class Process:
                 if not (type(reason) is str and reason == "killed"):
                     reason = await self._cleanup(reason)
             self._die(reason)
+            if init_failed is not None:
+                # Only now: when start() raises, the children init started are stopped
+                # and the name is free again (OTP's start_link returns after cleanup).
+                ack.set(init_failed)
             _current.reset(token)
             if outer_cancel is not None:
                 raise outer_cancel
