@@ -1,0 +1,747 @@
+"""Supervisor: start order, strategies, restart types, intensity, shutdown, runtime API."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+import pytest
+
+from anyotp import (
+    ANY,
+    PID,
+    Actor,
+    CallExit,
+    ChildInfo,
+    ChildSpec,
+    From,
+    GenServer,
+    RestartStrategy,
+    RestartType,
+    StartError,
+    Supervisor,
+    SupervisorError,
+    call,
+    cast,
+    exit_process,
+    is_alive,
+    monitor,
+    processes,
+)
+
+pytestmark = pytest.mark.anyio
+
+ONE_FOR_ONE = RestartStrategy.ONE_FOR_ONE
+ONE_FOR_ALL = RestartStrategy.ONE_FOR_ALL
+REST_FOR_ONE = RestartStrategy.REST_FOR_ONE
+PERMANENT = RestartType.PERMANENT
+TRANSIENT = RestartType.TRANSIENT
+TEMPORARY = RestartType.TEMPORARY
+
+
+@pytest.fixture(autouse=True)
+def _quiet_crash_logs(caplog: pytest.LogCaptureFixture) -> None:
+    """Children crash on purpose here; keep their tracebacks out of the output."""
+    caplog.set_level(logging.CRITICAL + 1, logger="anyotp")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+class Worker(GenServer):
+    """A child that logs ``init``/``terminate`` to a shared list and obeys commands."""
+
+    async def init(self, name: str, log: list[Any]) -> str:
+        self.name = name
+        self.log = log
+        log.append(("init", name))
+        await anyio.lowlevel.checkpoint()  # let anything else run mid-init
+        log.append(("ready", name))
+        return name
+
+    async def handle_call(self, request: Any, from_: From, state: Any) -> Any:
+        match request:
+            case "ping":
+                return ("pong", self.name), state
+            case "crash":
+                raise RuntimeError(f"{self.name} crashed")
+        return None, state
+
+    async def handle_cast(self, request: Any, state: Any) -> Any:
+        match request:
+            case ("stop", reason):
+                self.stop(reason)
+            case "crash":
+                raise RuntimeError(f"{self.name} crashed")
+        return state
+
+    async def terminate(self, reason: Any, state: Any) -> None:
+        self.log.append(("terminate", self.name, reason))
+
+
+def worker(name: str, log: list[Any], **options: Any) -> ChildSpec:
+    return ChildSpec(id=name, actor_class=Worker, args=(name, log), **options)
+
+
+def make_sup(
+    specs: Callable[[], list[ChildSpec]],
+    strategy: RestartStrategy = ONE_FOR_ONE,
+    max_restarts: int = 3,
+    max_seconds: float = 5.0,
+) -> type[Supervisor]:
+    class Sup(Supervisor):
+        def child_specs(self) -> list[ChildSpec]:
+            return specs()
+
+    Sup.strategy = strategy
+    Sup.max_restarts = max_restarts
+    Sup.max_seconds = max_seconds
+    return Sup
+
+
+async def pids(sup: PID) -> dict[str, PID | None]:
+    return {c.id: c.pid for c in await Supervisor.which_children(sup)}
+
+
+async def wait_pid_change(sup: PID, child_id: str, old: PID | None) -> PID | None:
+    """Wait until the supervisor reports a PID for ``child_id`` other than ``old``."""
+    with anyio.fail_after(2):
+        while True:
+            now = (await pids(sup)).get(child_id, old)
+            if now != old:
+                return now
+            await anyio.sleep(0.005)
+
+
+async def wait_gone(sup: PID, child_id: str) -> None:
+    with anyio.fail_after(2):
+        while child_id in await pids(sup):
+            await anyio.sleep(0.005)
+
+
+class Watcher(Actor):
+    """Monitors ``target`` and records its exit reason in ``box`` (then stops)."""
+
+    async def init(self, target: PID, box: dict[str, Any], done: anyio.Event) -> None:
+        self.ref = monitor(target)
+        self.box = box
+        self.done = done
+
+    async def run(self, state: Any) -> Any:
+        def down(reason: Any) -> None:
+            self.box["reason"] = reason
+            self.done.set()
+            self.stop()
+
+        return await self.receive((("DOWN", self.ref, "process", ANY, ANY), lambda _p, r: down(r)))
+
+
+async def exit_reason_of(tg: anyio.abc.TaskGroup, pid: PID) -> Callable[[], Any]:
+    """Start a watcher on ``pid``; returns an async function giving its exit reason."""
+    box: dict[str, Any] = {}
+    done = anyio.Event()
+    await Watcher.start(pid, box, done, task_group=tg)
+
+    async def reason() -> Any:
+        with anyio.fail_after(2):
+            await done.wait()
+        return box["reason"]
+
+    return reason
+
+
+async def crash(sup: PID, child_id: str) -> PID | None:
+    """Crash a running child with an exit signal; return its restarted PID (or None)."""
+    old = (await pids(sup))[child_id]
+    assert old is not None
+    exit_process(old, "boom")
+    return await wait_pid_change(sup, child_id, old)
+
+
+# --------------------------------------------------------------------------- startup
+
+
+class TestStartup:
+    async def test_children_start_in_order_each_init_completing_before_the_next(self) -> None:
+        log: list[Any] = []
+        sup_cls = make_sup(lambda: [worker("a", log), worker("b", log), worker("c", log)])
+        async with anyio.create_task_group() as tg:
+            sup = await sup_cls.start(task_group=tg)
+            assert log == [
+                ("init", "a"),
+                ("ready", "a"),
+                ("init", "b"),
+                ("ready", "b"),
+                ("init", "c"),
+                ("ready", "c"),
+            ]
+            assert list(await pids(sup)) == ["a", "b", "c"]
+            tg.cancel_scope.cancel()
+
+    async def test_which_children_lists_id_pid_type_and_class_in_start_order(self) -> None:
+        log: list[Any] = []
+
+        class Inner(Supervisor):
+            pass
+
+        def specs() -> list[ChildSpec]:
+            return [worker("w", log), ChildSpec(id="s", actor_class=Inner)]
+
+        async with anyio.create_task_group() as tg:
+            sup = await make_sup(specs).start(task_group=tg)
+            rows = await Supervisor.which_children(sup)
+            assert all(isinstance(r, ChildInfo) for r in rows)
+            assert [(r.id, r.type, r.actor_class) for r in rows] == [
+                ("w", "worker", Worker),
+                ("s", "supervisor", Inner),
+            ]
+            assert all(isinstance(r.pid, PID) and is_alive(r.pid) for r in rows)
+            assert await call(rows[0].pid, "ping") == ("pong", "w")  # type: ignore[arg-type]
+            tg.cancel_scope.cancel()
+
+    async def test_count_children_counts_specs_active_supervisors_and_workers(self) -> None:
+        log: list[Any] = []
+
+        class Inner(Supervisor):
+            pass
+
+        def specs() -> list[ChildSpec]:
+            return [worker("a", log), worker("b", log), ChildSpec(id="s", actor_class=Inner)]
+
+        async with anyio.create_task_group() as tg:
+            sup = await make_sup(specs).start(task_group=tg)
+            assert await Supervisor.count_children(sup) == {
+                "specs": 3,
+                "active": 3,
+                "supervisors": 1,
+                "workers": 2,
+            }
+            await Supervisor.terminate_child(sup, "a")
+            counts = await Supervisor.count_children(sup)
+            assert counts["specs"] == 3
+            assert counts["active"] == 2
+            tg.cancel_scope.cancel()
+
+    async def test_a_child_whose_init_fails_makes_the_supervisor_start_raise_starterror(
+        self,
+    ) -> None:
+        log: list[Any] = []
+
+        class Broken(GenServer):
+            async def init(self) -> None:
+                raise ValueError("cannot start")
+
+        def specs() -> list[ChildSpec]:
+            return [worker("a", log), ChildSpec(id="broken", actor_class=Broken)]
+
+        async with anyio.create_task_group() as tg:
+            with pytest.raises(StartError) as info:
+                await make_sup(specs).start(task_group=tg)
+            cause = info.value.__cause__
+            assert isinstance(cause, StartError)
+            assert isinstance(cause.__cause__, ValueError)
+            # the child started before the failure was stopped again
+            assert ("terminate", "a", "shutdown") in log
+            assert processes() == []
+            tg.cancel_scope.cancel()
+
+    async def test_a_supervisor_can_be_started_by_name_and_addressed_by_it(self) -> None:
+        log: list[Any] = []
+        async with anyio.create_task_group() as tg:
+            await make_sup(lambda: [worker("a", log)]).start(task_group=tg, name="app")
+            assert list(await pids("app")) == ["a"]  # type: ignore[arg-type]
+            tg.cancel_scope.cancel()
+
+
+# --------------------------------------------------------------------------- strategies
+
+
+class TestStrategies:
+    async def test_one_for_one_restarts_only_the_crashed_child(self) -> None:
+        log: list[Any] = []
+        sup_cls = make_sup(lambda: [worker("a", log), worker("b", log), worker("c", log)])
+        async with anyio.create_task_group() as tg:
+            sup = await sup_cls.start(task_group=tg)
+            before = await pids(sup)
+            new_b = await crash(sup, "b")
+            after = await pids(sup)
+            assert new_b is not None
+            assert new_b != before["b"]
+            assert after["a"] == before["a"]
+            assert after["c"] == before["c"]
+            assert await call(new_b, "ping") == ("pong", "b")
+            tg.cancel_scope.cancel()
+
+    async def test_one_for_all_stops_the_others_in_reverse_order_and_restarts_all(
+        self,
+    ) -> None:
+        log: list[Any] = []
+        specs = [worker(n, log) for n in "abcd"]
+        sup_cls = make_sup(lambda: specs, ONE_FOR_ALL)
+        async with anyio.create_task_group() as tg:
+            sup = await sup_cls.start(task_group=tg)
+            before = await pids(sup)
+            log.clear()
+            await crash(sup, "b")
+            with anyio.fail_after(2):
+                while None in (after := await pids(sup)).values() or any(
+                    after[n] == before[n] for n in "abcd"
+                ):
+                    await anyio.sleep(0.005)
+            assert all(after[n] != before[n] for n in "abcd")
+            terminated = [e[1:] for e in log if e[0] == "terminate"]
+            # b crashed; then the others were stopped, newest first
+            assert terminated == [
+                ("b", "boom"),
+                ("d", "shutdown"),
+                ("c", "shutdown"),
+                ("a", "shutdown"),
+            ]
+            inits = [e[1] for e in log if e[0] == "init"]
+            assert inits == ["a", "b", "c", "d"]
+            tg.cancel_scope.cancel()
+
+    async def test_rest_for_one_restarts_the_crashed_child_and_those_started_after_it(
+        self,
+    ) -> None:
+        log: list[Any] = []
+        specs = [worker(n, log) for n in "abcd"]
+        sup_cls = make_sup(lambda: specs, REST_FOR_ONE)
+        async with anyio.create_task_group() as tg:
+            sup = await sup_cls.start(task_group=tg)
+            before = await pids(sup)
+            log.clear()
+            await crash(sup, "b")
+            with anyio.fail_after(2):
+                while None in (after := await pids(sup)).values() or any(
+                    after[n] == before[n] for n in "bcd"
+                ):
+                    await anyio.sleep(0.005)
+            assert after["a"] == before["a"]
+            assert all(after[n] != before[n] for n in "bcd")
+            terminated = [e[1:] for e in log if e[0] == "terminate"]
+            assert terminated == [("b", "boom"), ("d", "shutdown"), ("c", "shutdown")]
+            assert [e[1] for e in log if e[0] == "init"] == ["b", "c", "d"]
+            tg.cancel_scope.cancel()
+
+    async def test_rest_for_one_on_the_last_child_restarts_only_it(self) -> None:
+        log: list[Any] = []
+        specs = [worker(n, log) for n in "abc"]
+        async with anyio.create_task_group() as tg:
+            sup = await make_sup(lambda: specs, REST_FOR_ONE).start(task_group=tg)
+            before = await pids(sup)
+            await crash(sup, "c")
+            after = await pids(sup)
+            assert after["a"] == before["a"]
+            assert after["b"] == before["b"]
+            assert after["c"] not in (None, before["c"])
+            tg.cancel_scope.cancel()
+
+    async def test_a_crashing_handler_leaves_siblings_alone_and_is_restarted(self) -> None:
+        log: list[Any] = []
+        specs = [worker(n, log) for n in "abc"]
+        async with anyio.create_task_group() as tg:
+            sup = await make_sup(lambda: specs).start(task_group=tg)
+            before = await pids(sup)
+            with pytest.raises(CallExit, match="b crashed"):
+                await call(before["b"], "crash")  # type: ignore[arg-type]
+            new_b = await wait_pid_change(sup, "b", before["b"])
+            assert new_b is not None
+            after = await pids(sup)
+            assert (after["a"], after["c"]) == (before["a"], before["c"])
+            assert await call(new_b, "ping") == ("pong", "b")
+            tg.cancel_scope.cancel()
+
+
+# --------------------------------------------------------------------------- restart types
+
+
+class TestRestartTypes:
+    async def test_permanent_child_is_restarted_after_a_normal_exit(self) -> None:
+        log: list[Any] = []
+        async with anyio.create_task_group() as tg:
+            sup = await make_sup(lambda: [worker("a", log, restart=PERMANENT)]).start(task_group=tg)
+            old = (await pids(sup))["a"]
+            await cast(old, ("stop", "normal"))  # type: ignore[arg-type]
+            new = await wait_pid_change(sup, "a", old)
+            assert new is not None
+            assert is_alive(new)
+            tg.cancel_scope.cancel()
+
+    @pytest.mark.parametrize("reason", ["normal", "shutdown", ("shutdown", "bye")])
+    async def test_transient_child_is_not_restarted_after_a_normal_exit(self, reason: Any) -> None:
+        log: list[Any] = []
+        async with anyio.create_task_group() as tg:
+            sup = await make_sup(lambda: [worker("a", log, restart=TRANSIENT)]).start(task_group=tg)
+            old = (await pids(sup))["a"]
+            await cast(old, ("stop", reason))  # type: ignore[arg-type]
+            # the supervisor restarts inside the same step that clears the PID, so a
+            # None here is its final decision
+            assert await wait_pid_change(sup, "a", old) is None
+            assert await Supervisor.count_children(sup) == {
+                "specs": 1,
+                "active": 0,
+                "supervisors": 0,
+                "workers": 1,
+            }
+            tg.cancel_scope.cancel()
+
+    async def test_transient_child_is_restarted_after_an_abnormal_exit(self) -> None:
+        log: list[Any] = []
+        async with anyio.create_task_group() as tg:
+            sup = await make_sup(lambda: [worker("a", log, restart=TRANSIENT)]).start(task_group=tg)
+            new = await crash(sup, "a")
+            assert new is not None
+            assert is_alive(new)
+            tg.cancel_scope.cancel()
+
+    @pytest.mark.parametrize("how", ["normal", "crash"])
+    async def test_temporary_child_is_never_restarted_and_is_forgotten(self, how: str) -> None:
+        log: list[Any] = []
+        specs = [worker("a", log), worker("t", log, restart=TEMPORARY)]
+        async with anyio.create_task_group() as tg:
+            sup = await make_sup(lambda: specs).start(task_group=tg)
+            before = await pids(sup)
+            if how == "normal":
+                await cast(before["t"], ("stop", "normal"))  # type: ignore[arg-type]
+            else:
+                exit_process(before["t"], "boom")  # type: ignore[arg-type]
+            await wait_gone(sup, "t")
+            assert await pids(sup) == {"a": before["a"]}
+            assert (await Supervisor.count_children(sup))["specs"] == 1
+            tg.cancel_scope.cancel()
+
+
+# --------------------------------------------------------------------------- intensity
+
+
+class TestRestartIntensity:
+    async def test_restarts_within_the_limit_keep_the_supervisor_running(self) -> None:
+        log: list[Any] = []
+        async with anyio.create_task_group() as tg:
+            sup = await make_sup(lambda: [worker("a", log)], max_restarts=2).start(task_group=tg)
+            await crash(sup, "a")
+            await crash(sup, "a")
+            assert is_alive(sup)
+            tg.cancel_scope.cancel()
+
+    async def test_exceeding_max_restarts_stops_all_children_and_exits_with_shutdown(
+        self,
+    ) -> None:
+        log: list[Any] = []
+        specs = [worker("a", log), worker("b", log)]
+        async with anyio.create_task_group() as tg:
+            sup = await make_sup(lambda: specs, max_restarts=2, max_seconds=5).start(task_group=tg)
+            reason = await exit_reason_of(tg, sup)
+            await crash(sup, "a")
+            await crash(sup, "a")
+            last = (await pids(sup))["a"]
+            b = (await pids(sup))["b"]
+            exit_process(last, "boom")  # type: ignore[arg-type]
+            assert await reason() == "shutdown"
+            assert not is_alive(sup)
+            assert not is_alive(b)  # type: ignore[arg-type]
+            assert ("terminate", "b", "shutdown") in log
+            assert [p for p in processes() if p in (sup, last, b)] == []
+            tg.cancel_scope.cancel()
+
+    async def test_restarts_older_than_max_seconds_do_not_count(self) -> None:
+        log: list[Any] = []
+        async with anyio.create_task_group() as tg:
+            sup = await make_sup(
+                lambda: [worker("a", log)], max_restarts=1, max_seconds=0.05
+            ).start(task_group=tg)
+            await crash(sup, "a")
+            # let the first restart leave the window (this sleep *is* the subject)
+            await anyio.sleep(0.1)
+            await crash(sup, "a")
+            assert is_alive(sup)
+            tg.cancel_scope.cancel()
+
+    async def test_a_child_supervisor_that_gives_up_is_restarted_by_its_parent(self) -> None:
+        log: list[Any] = []
+
+        class Inner(Supervisor):
+            max_restarts = 0
+
+            def child_specs(self) -> list[ChildSpec]:
+                return [worker("leaf", log)]
+
+        async with anyio.create_task_group() as tg:
+            outer = await make_sup(
+                lambda: [worker("sibling", log), ChildSpec(id="inner", actor_class=Inner)]
+            ).start(task_group=tg)
+            before = await pids(outer)
+            inner = before["inner"]
+            assert inner is not None
+            leaf = (await pids(inner))["leaf"]
+            exit_process(leaf, "boom")  # type: ignore[arg-type]
+            new_inner = await wait_pid_change(outer, "inner", inner)
+            assert new_inner is not None
+            assert not is_alive(inner)
+            new_leaf = (await pids(new_inner))["leaf"]
+            assert new_leaf not in (None, leaf)
+            assert (await pids(outer))["sibling"] == before["sibling"]
+            tg.cancel_scope.cancel()
+
+
+# --------------------------------------------------------------------------- shutdown
+
+
+class TestShutdown:
+    async def test_children_stop_in_reverse_start_order_when_the_supervisor_stops(
+        self,
+    ) -> None:
+        log: list[Any] = []
+        specs = [worker(n, log) for n in "abcd"]
+        async with anyio.create_task_group() as tg:
+            await make_sup(lambda: specs).start(task_group=tg)
+            log.clear()
+            tg.cancel_scope.cancel()
+        assert log == [("terminate", n, "shutdown") for n in "dcba"]
+
+    async def test_nested_supervisors_shut_down_top_down_and_depth_first(self) -> None:
+        log: list[Any] = []
+
+        class Inner(Supervisor):
+            def child_specs(self) -> list[ChildSpec]:
+                return [worker("i1", log), worker("i2", log)]
+
+        specs = [worker("o1", log), ChildSpec(id="inner", actor_class=Inner), worker("o2", log)]
+        async with anyio.create_task_group() as tg:
+            await make_sup(lambda: specs).start(task_group=tg)
+            log.clear()
+            tg.cancel_scope.cancel()
+        assert [e[1] for e in log] == ["o2", "i2", "i1", "o1"]
+
+    async def test_a_child_that_ignores_shutdown_is_killed_after_its_timeout(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        caplog.set_level(logging.WARNING, logger="anyotp")
+        log: list[Any] = []
+
+        class Stubborn(GenServer):
+            async def terminate(self, reason: Any, state: Any) -> None:
+                log.append(("stubborn terminate", reason))
+                await anyio.sleep_forever()
+
+        specs = [
+            worker("a", log),
+            ChildSpec(id="stubborn", actor_class=Stubborn, shutdown=0.2),
+            worker("b", log),
+        ]
+        started = time.monotonic()
+        async with anyio.create_task_group() as tg:
+            await make_sup(lambda: specs).start(task_group=tg)
+            log.clear()
+            started = time.monotonic()
+            tg.cancel_scope.cancel()
+        elapsed = time.monotonic() - started
+        assert 0.15 < elapsed < 2
+        assert log == [
+            ("terminate", "b", "shutdown"),
+            ("stubborn terminate", "shutdown"),
+            ("terminate", "a", "shutdown"),
+        ]
+        warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert any("did not stop within 0.2 s of shutdown; killing it" in m for m in warnings)
+
+    async def test_brutal_kill_kills_at_once_without_terminate(self) -> None:
+        log: list[Any] = []
+
+        class Slow(GenServer):
+            async def terminate(self, reason: Any, state: Any) -> None:
+                log.append(("slow terminate", reason))
+                await anyio.sleep_forever()
+
+        specs = [
+            ChildSpec(id="slow", actor_class=Slow, shutdown="brutal_kill"),
+            worker("a", log, shutdown="brutal_kill"),
+        ]
+        async with anyio.create_task_group() as tg:
+            sup = await make_sup(lambda: specs).start(task_group=tg)
+            slow = (await pids(sup))["slow"]
+            reason = await exit_reason_of(tg, slow)  # type: ignore[arg-type]
+            log.clear()
+            started = time.monotonic()
+            await Supervisor.terminate_child(sup, "slow")
+            assert await reason() == "killed"
+            assert time.monotonic() - started < 1
+            tg.cancel_scope.cancel()
+        assert log == []  # neither terminate ran
+
+    async def test_terminate_child_runs_terminate_with_shutdown(self) -> None:
+        log: list[Any] = []
+        async with anyio.create_task_group() as tg:
+            sup = await make_sup(lambda: [worker("a", log)]).start(task_group=tg)
+            old = (await pids(sup))["a"]
+            await Supervisor.terminate_child(sup, "a")
+            assert log[-1] == ("terminate", "a", "shutdown")
+            assert not is_alive(old)  # type: ignore[arg-type]
+            assert await pids(sup) == {"a": None}
+            tg.cancel_scope.cancel()
+
+
+# --------------------------------------------------------------------------- runtime API
+
+
+class TestRuntimeAPI:
+    async def test_start_child_adds_and_starts_a_child_at_the_end(self) -> None:
+        log: list[Any] = []
+        async with anyio.create_task_group() as tg:
+            sup = await make_sup(lambda: [worker("a", log)]).start(task_group=tg)
+            pid = await Supervisor.start_child(sup, worker("b", log))
+            assert await pids(sup) == {"a": (await pids(sup))["a"], "b": pid}
+            assert list(await pids(sup)) == ["a", "b"]
+            assert await call(pid, "ping") == ("pong", "b")
+            # and it is supervised like the others
+            new = await crash(sup, "b")
+            assert new not in (None, pid)
+            tg.cancel_scope.cancel()
+
+    async def test_start_child_with_a_duplicate_id_raises_supervisorerror(self) -> None:
+        log: list[Any] = []
+        async with anyio.create_task_group() as tg:
+            sup = await make_sup(lambda: [worker("a", log)]).start(task_group=tg)
+            with pytest.raises(SupervisorError, match="'a' already exists"):
+                await Supervisor.start_child(sup, worker("a", log))
+            tg.cancel_scope.cancel()
+
+    async def test_start_child_whose_init_fails_raises_supervisorerror(self) -> None:
+        class Broken(GenServer):
+            async def init(self) -> None:
+                raise ValueError("no")
+
+        async with anyio.create_task_group() as tg:
+            sup = await make_sup(list).start(task_group=tg)
+            with pytest.raises(SupervisorError, match=r"start_child\('broken'\) failed"):
+                await Supervisor.start_child(sup, ChildSpec(id="broken", actor_class=Broken))
+            assert await pids(sup) == {}
+            tg.cancel_scope.cancel()
+
+    async def test_restart_child_starts_a_terminated_child_again(self) -> None:
+        log: list[Any] = []
+        async with anyio.create_task_group() as tg:
+            sup = await make_sup(lambda: [worker("a", log)]).start(task_group=tg)
+            old = (await pids(sup))["a"]
+            await Supervisor.terminate_child(sup, "a")
+            new = await Supervisor.restart_child(sup, "a")
+            assert new != old
+            assert await pids(sup) == {"a": new}
+            tg.cancel_scope.cancel()
+
+    async def test_restart_child_of_a_running_child_raises_supervisorerror(self) -> None:
+        log: list[Any] = []
+        async with anyio.create_task_group() as tg:
+            sup = await make_sup(lambda: [worker("a", log)]).start(task_group=tg)
+            with pytest.raises(SupervisorError, match=r"restart_child\('a'\).*running"):
+                await Supervisor.restart_child(sup, "a")
+            tg.cancel_scope.cancel()
+
+    async def test_delete_child_of_a_running_child_raises_supervisorerror(self) -> None:
+        log: list[Any] = []
+        async with anyio.create_task_group() as tg:
+            sup = await make_sup(lambda: [worker("a", log)]).start(task_group=tg)
+            with pytest.raises(SupervisorError, match=r"delete_child\('a'\).*terminate_child"):
+                await Supervisor.delete_child(sup, "a")
+            tg.cancel_scope.cancel()
+
+    async def test_delete_child_forgets_a_terminated_child(self) -> None:
+        log: list[Any] = []
+        async with anyio.create_task_group() as tg:
+            sup = await make_sup(lambda: [worker("a", log), worker("b", log)]).start(task_group=tg)
+            await Supervisor.terminate_child(sup, "a")
+            await Supervisor.delete_child(sup, "a")
+            assert list(await pids(sup)) == ["b"]
+            # the id is free again
+            await Supervisor.start_child(sup, worker("a", log))
+            assert list(await pids(sup)) == ["b", "a"]
+            tg.cancel_scope.cancel()
+
+    @pytest.mark.parametrize("op", ["terminate_child", "restart_child", "delete_child"])
+    async def test_an_unknown_child_id_raises_supervisorerror_naming_it(self, op: str) -> None:
+        async with anyio.create_task_group() as tg:
+            sup = await make_sup(list).start(task_group=tg)
+            with pytest.raises(SupervisorError, match=rf"{op}\(\): no child with id 'ghost'"):
+                await getattr(Supervisor, op)(sup, "ghost")
+            tg.cancel_scope.cancel()
+
+    async def test_terminate_child_of_a_temporary_child_removes_it(self) -> None:
+        log: list[Any] = []
+        async with anyio.create_task_group() as tg:
+            sup = await make_sup(lambda: [worker("t", log, restart=TEMPORARY)]).start(task_group=tg)
+            await Supervisor.terminate_child(sup, "t")
+            assert await pids(sup) == {}
+            tg.cancel_scope.cancel()
+
+
+# --------------------------------------------------------------------------- child specs
+
+
+class TestChildSpecValidation:
+    @pytest.mark.parametrize("bad_id", ["", 3, None])
+    def test_an_id_that_is_not_a_non_empty_str_is_rejected(self, bad_id: Any) -> None:
+        with pytest.raises(SupervisorError, match=rf"non-empty str, got {bad_id!r}"):
+            ChildSpec(id=bad_id, actor_class=Worker)
+
+    @pytest.mark.parametrize(
+        "bad_class",
+        [pytest.param(lambda: None, id="function"), pytest.param(dict, id="not-a-process")],
+    )
+    def test_an_actor_class_that_is_not_a_process_class_is_rejected(self, bad_class: Any) -> None:
+        with pytest.raises(SupervisorError, match=r"ChildSpec\(id='x'\): actor_class must be"):
+            ChildSpec(id="x", actor_class=bad_class)
+
+    def test_an_instance_instead_of_a_class_is_rejected_naming_it(self) -> None:
+        instance = Worker()
+        with pytest.raises(SupervisorError, match=r"not an instance\), got <Worker"):
+            ChildSpec(id="x", actor_class=instance)  # type: ignore[arg-type]
+
+    @pytest.mark.parametrize("bad_args", [[1], "ab", 1])
+    def test_args_that_are_not_a_tuple_are_rejected_naming_the_value(self, bad_args: Any) -> None:
+        with pytest.raises(
+            SupervisorError, match=re.escape(f"args must be a tuple, got {bad_args!r}")
+        ):
+            ChildSpec(id="x", actor_class=Worker, args=bad_args)
+
+    def test_a_bad_shutdown_is_rejected(self) -> None:
+        with pytest.raises(SupervisorError, match="shutdown must be"):
+            ChildSpec(id="x", actor_class=Worker, shutdown=-1)
+
+    def test_a_bad_restart_is_rejected(self) -> None:
+        with pytest.raises(SupervisorError, match="restart must be a RestartType"):
+            ChildSpec(id="x", actor_class=Worker, restart="permanent")  # type: ignore[arg-type]
+
+    def test_supervisorerror_is_a_valueerror(self) -> None:
+        assert issubclass(SupervisorError, ValueError)
+
+    def test_default_shutdown_is_five_seconds_for_workers_and_infinity_for_supervisors(
+        self,
+    ) -> None:
+        assert ChildSpec(id="w", actor_class=Worker).shutdown_timeout == 5.0
+        assert ChildSpec(id="s", actor_class=Supervisor).shutdown_timeout is None
+
+    async def test_duplicate_ids_in_child_specs_make_start_fail_naming_the_id(self) -> None:
+        log: list[Any] = []
+        sup_cls = make_sup(lambda: [worker("a", log), worker("a", log)])
+        async with anyio.create_task_group() as tg:
+            with pytest.raises(StartError) as info:
+                await sup_cls.start(task_group=tg)
+            cause = info.value.__cause__
+            assert isinstance(cause, SupervisorError)
+            assert "duplicate child id 'a'" in str(cause)
+            assert log == []  # nothing was started
+            tg.cancel_scope.cancel()
+
+    async def test_child_specs_returning_a_non_childspec_makes_start_fail(self) -> None:
+        sup_cls = make_sup(lambda: ["not a spec"])  # type: ignore[list-item]
+        async with anyio.create_task_group() as tg:
+            with pytest.raises(StartError) as info:
+                await sup_cls.start(task_group=tg)
+            assert isinstance(info.value.__cause__, SupervisorError)
+            assert "'not a spec'" in str(info.value.__cause__)
+            tg.cancel_scope.cancel()
