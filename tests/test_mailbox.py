@@ -1,0 +1,396 @@
+"""Mailboxes: FIFO order, selective receive, timeouts, and senders on other threads."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import anyotp
+from anyotp import ANY, IGNORE, Actor, ReceiveTimeout
+from anyotp._core._backend import current_loop
+from anyotp._core._mailbox import Mailbox
+from anyotp._core._pattern import compile_patterns
+
+pytestmark = pytest.mark.anyio
+
+Body = Callable[[Actor], Awaitable[Any]]
+
+
+class _Outcome:
+    def __init__(self) -> None:
+        self.done = anyio.Event()
+        self.value: Any = None
+        self.error: BaseException | None = None
+
+
+class _Script(Actor):
+    """Runs ``body(self)`` once inside the actor, reports how it went, then stops."""
+
+    async def init(self, body: Body, outcome: _Outcome) -> None:
+        self._script = body
+        self._outcome = outcome
+
+    async def run(self, state: Any) -> Any:
+        try:
+            self._outcome.value = await self._script(self)
+        except Exception as e:
+            self._outcome.error = e
+        finally:
+            self._outcome.done.set()
+        self.stop()
+
+
+async def in_actor(body: Body) -> Any:
+    """Run ``body(actor)`` inside a fresh actor; return its result or raise its error."""
+    outcome = _Outcome()
+    async with anyio.create_task_group() as tg:
+        await _Script.start(body, outcome, task_group=tg)
+        with anyio.fail_after(5):
+            await outcome.done.wait()
+    if outcome.error is not None:
+        raise outcome.error
+    return outcome.value
+
+
+async def drain(actor: Actor) -> list[Any]:
+    """Everything left in ``actor``'s mailbox, oldest first (empties it)."""
+    out: list[Any] = []
+    while True:
+        try:
+            out.append(await actor.receive((ANY, lambda m: m), timeout=0))
+        except ReceiveTimeout:
+            return out
+
+
+def fill(actor: Actor, *messages: Any) -> None:
+    for m in messages:
+        anyotp.send(actor.pid, m)
+
+
+class TestFifo:
+    async def test_messages_from_one_sender_arrive_in_the_order_sent(self) -> None:
+        async def body(me: Actor) -> Any:
+            fill(me, *range(100))
+            return [await me.receive((ANY, lambda m: m)) for _ in range(100)]
+
+        assert await in_actor(body) == list(range(100))
+
+    async def test_a_receive_waits_for_a_message_sent_later(self) -> None:
+        ready = anyio.Event()
+        got: list[Any] = []
+
+        class Waiter(Actor):
+            async def run(self, state: Any) -> Any:
+                ready.set()
+                got.append(await self.receive((("hello", ANY), lambda x: x)))
+                self.stop()
+
+        async with anyio.create_task_group() as tg:
+            pid = await Waiter.start(task_group=tg)
+            await ready.wait()
+            await anyotp.send(pid, ("hello", "world"))
+            with anyio.fail_after(2):
+                while anyotp.is_alive(pid):
+                    await anyio.sleep(0.005)
+        assert got == ["world"]
+
+
+class TestSelectiveReceive:
+    async def test_receive_takes_the_first_matching_message_and_leaves_the_rest_in_order(
+        self,
+    ) -> None:
+        async def body(me: Actor) -> Any:
+            fill(me, ("a", 1), ("b", 1), ("a", 2), ("b", 2))
+            first = await me.receive((("b", ANY), lambda n: ("b", n)))
+            return first, await drain(me)
+
+        first, rest = await in_actor(body)
+        assert first == ("b", 1)
+        assert rest == [("a", 1), ("a", 2), ("b", 2)]
+
+    async def test_a_different_pattern_after_a_selective_receive_sees_skipped_messages_in_order(
+        self,
+    ) -> None:
+        async def body(me: Actor) -> Any:
+            fill(me, ("a", 1), ("a", 2), ("b", 1), ("a", 3), ("b", 2), ("a", 4))
+            bs = [await me.receive((("b", ANY), lambda n: n)) for _ in range(2)]
+            a_first = await me.receive((("a", ANY), lambda n: n))
+            return bs, a_first, await drain(me)
+
+        bs, a_first, rest = await in_actor(body)
+        assert bs == [1, 2]
+        assert a_first == 1
+        assert rest == [("a", 2), ("a", 3), ("a", 4)]
+
+    async def test_a_message_arriving_after_a_selective_receive_goes_behind_the_skipped_ones(
+        self,
+    ) -> None:
+        async def body(me: Actor) -> Any:
+            fill(me, ("a", 1), ("b", 1))
+            await me.receive((("b", ANY), lambda n: n))
+            fill(me, ("a", 2))
+            with pytest.raises(ReceiveTimeout):
+                await me.receive((("b", ANY), lambda n: n), timeout=0)
+            fill(me, ("a", 3))
+            return await drain(me)
+
+        assert await in_actor(body) == [("a", 1), ("a", 2), ("a", 3)]
+
+    async def test_the_oldest_message_wins_over_the_order_of_the_patterns(self) -> None:
+        async def body(me: Actor) -> Any:
+            fill(me, ("second", 1), ("first", 2))
+            return await me.receive(
+                (("first", ANY), lambda n: ("first", n)),
+                (("second", ANY), lambda n: ("second", n)),
+            )
+
+        assert await in_actor(body) == ("second", 1)
+
+    async def test_a_message_matching_several_patterns_goes_to_the_first_of_them(self) -> None:
+        async def body(me: Actor) -> Any:
+            fill(me, ("tag", 1))
+            return await me.receive(
+                (("tag", int), lambda n: ("int", n)),
+                (("tag", ANY), lambda n: ("any", n)),
+            )
+
+        assert await in_actor(body) == ("int", 1)
+
+    @settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=40)
+    @given(flags=st.lists(st.booleans(), max_size=30))
+    async def test_receiving_all_matches_yields_the_matching_subsequence_and_keeps_the_rest(
+        self, flags: list[bool]
+    ) -> None:
+        messages = [("match" if f else "other", i) for i, f in enumerate(flags)]
+
+        async def body(me: Actor) -> Any:
+            fill(me, *messages)
+            got = []
+            while True:
+                try:
+                    got.append(await me.receive((("match", IGNORE), lambda: None), timeout=0))
+                except ReceiveTimeout:
+                    break
+            return len(got), await drain(me)
+
+        n, rest = await in_actor(body)
+        assert n == sum(flags)
+        assert rest == [m for m in messages if m[0] == "other"]
+
+
+# The same property against the Mailbox itself, with puts and receives interleaved and
+# the pattern changing between receives (which exercises the "already rejected"
+# bookkeeping a repeated receive resumes from).
+_TAGS = ("a", "b", "c")
+_RECEIVES = {
+    "a": (("a", ANY),),
+    "b": (("b", ANY),),
+    "a|b": (("a", ANY), ("b", ANY)),
+}
+ops = st.lists(
+    st.one_of(
+        st.tuples(st.just("put"), st.sampled_from(_TAGS)),
+        st.tuples(st.just("recv"), st.sampled_from(sorted(_RECEIVES))),
+    ),
+    max_size=60,
+)
+
+
+class TestMailboxModel:
+    @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(ops=ops)
+    async def test_selective_receive_behaves_like_taking_the_first_match_from_a_list(
+        self, ops: list[tuple[str, str]]
+    ) -> None:
+        loop = current_loop()
+        assert loop is not None
+        box = Mailbox(loop.new_waiter)
+        model: list[tuple[str, int]] = []
+        for seq, (op, arg) in enumerate(ops):
+            if op == "put":
+                box.put((arg, seq))
+                model.append((arg, seq))
+                continue
+            key = compile_patterns(_RECEIVES[arg])
+            wanted = set(arg.split("|"))
+            expected = next((m for m in model if m[0] in wanted), None)
+            if expected is None:
+                with pytest.raises(ReceiveTimeout):
+                    await box.receive(key, 0)
+            else:
+                _, (n,) = await box.receive(key, 0)
+                assert n == expected[1]
+                model.remove(expected)
+            assert box.messages() == model
+            assert len(box) == len(model)
+        assert box.messages() == model
+
+    async def test_two_tasks_receiving_from_one_mailbox_is_an_error(self) -> None:
+        loop = current_loop()
+        assert loop is not None
+        box = Mailbox(loop.new_waiter)
+        key = compile_patterns((ANY,))
+        waiting = anyio.Event()
+
+        async def first() -> None:
+            waiting.set()
+            await box.receive(key, None)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(first)
+            await waiting.wait()  # `first` publishes its waiter before it yields
+            with pytest.raises(RuntimeError, match="two tasks are receiving"):
+                await box.receive(key, None)
+            box.put("wake")
+
+
+class TestTimeouts:
+    async def test_timeout_zero_returns_a_match_already_in_the_mailbox(self) -> None:
+        async def body(me: Actor) -> Any:
+            fill(me, "other", ("x", 1))
+            return await me.receive((("x", ANY), lambda n: n), timeout=0)
+
+        assert await in_actor(body) == 1
+
+    async def test_timeout_zero_does_not_wait_for_new_messages(self) -> None:
+        async def body(me: Actor) -> Any:
+            fill(me, "other")
+            start = anyio.current_time()
+            with pytest.raises(ReceiveTimeout, match=r"timeout=0\b.*1 non-matching"):
+                await me.receive((("x", ANY), lambda n: n), timeout=0)
+            return anyio.current_time() - start
+
+        assert await in_actor(body) < 0.5
+
+    async def test_ReceiveTimeout_is_a_TimeoutError_and_leaves_messages_in_place(self) -> None:
+        async def body(me: Actor) -> Any:
+            fill(me, "one", ("two", 2), 3)
+            start = anyio.current_time()
+            with pytest.raises(TimeoutError, match=r"within 0.05 s") as info:
+                await me.receive((("x", ANY), lambda n: n), timeout=0.05)
+            elapsed = anyio.current_time() - start
+            return info.value, elapsed, await drain(me)
+
+        error, elapsed, rest = await in_actor(body)
+        assert isinstance(error, ReceiveTimeout)
+        assert elapsed >= 0.04
+        assert rest == ["one", ("two", 2), 3]
+
+    async def test_a_timeout_of_None_waits_until_a_message_comes(self) -> None:
+        async def body(me: Actor) -> Any:
+            async def later() -> None:
+                await anyio.sleep(0.02)
+                await anyotp.send(me.pid, "late")
+
+            me.start_soon_child(later)
+            return await me.receive(("late", lambda: "got it"), timeout=None)
+
+        assert await in_actor(body) == "got it"
+
+
+class TestPredicatesInReceive:
+    async def test_a_predicate_that_raises_does_not_lose_the_message(self) -> None:
+        def picky(m: Any) -> bool:
+            if m == "poison":
+                raise ValueError("cannot judge poison")
+            return False
+
+        async def body(me: Actor) -> Any:
+            fill(me, "skip", "poison", "after")
+            with pytest.raises(ValueError, match="cannot judge poison"):
+                await me.receive((picky, lambda m: m))
+            return await drain(me)
+
+        assert await in_actor(body) == ["skip", "poison", "after"]
+
+    async def test_a_predicate_pattern_extracts_the_matched_message(self) -> None:
+        async def body(me: Actor) -> Any:
+            fill(me, 1, 2, 3, 4)
+            return await me.receive((lambda m: m % 2 == 0, lambda m: m)), await drain(me)
+
+        assert await in_actor(body) == (2, [1, 3, 4])
+
+
+class TestHandlers:
+    async def test_receive_returns_a_sync_handler_s_result(self) -> None:
+        async def body(me: Actor) -> Any:
+            fill(me, ("add", 2, 3))
+            return await me.receive((("add", int, int), lambda a, b: a + b))
+
+        assert await in_actor(body) == 5
+
+    async def test_receive_awaits_an_async_handler_and_returns_its_result(self) -> None:
+        async def add(a: int, b: int) -> int:
+            await anyio.lowlevel.checkpoint()
+            return a + b
+
+        async def body(me: Actor) -> Any:
+            fill(me, ("add", 2, 3))
+            return await me.receive((("add", int, int), add))
+
+        assert await in_actor(body) == 5
+
+    async def test_a_handler_of_a_pattern_that_extracts_nothing_takes_no_arguments(self) -> None:
+        async def body(me: Actor) -> Any:
+            fill(me, ("ping", "ignored"))
+            return await me.receive((("ping", IGNORE), lambda: "pong"))
+
+        assert await in_actor(body) == "pong"
+
+
+class TestSendFromThreads:
+    async def test_messages_from_two_threads_all_arrive_in_per_thread_order(self) -> None:
+        per_thread = 5000
+        go = threading.Event()
+
+        def producer(pid: anyotp.PID, name: str) -> None:
+            go.wait(5)
+            for i in range(per_thread):
+                anyotp.send(pid, (name, i))  # not awaited: send delivers at once
+
+        async def body(me: Actor) -> Any:
+            threads = [
+                threading.Thread(target=producer, args=(me.pid, name)) for name in ("t1", "t2")
+            ]
+            for t in threads:
+                t.start()
+            go.set()
+            got = [
+                await me.receive(((str, int), lambda n, i: (n, i))) for _ in range(2 * per_thread)
+            ]
+            for t in threads:
+                await anyio.to_thread.run_sync(t.join)
+            return got
+
+        got = await in_actor(body)
+        assert len(got) == 2 * per_thread
+        for name in ("t1", "t2"):
+            assert [i for n, i in got if n == name] == list(range(per_thread))
+
+    async def test_a_message_from_a_thread_always_wakes_a_waiting_receiver(self) -> None:
+        rounds = 1000
+        acks: queue.Queue[int] = queue.Queue()
+
+        def ping_pong(pid: anyotp.PID) -> None:
+            for i in range(rounds):
+                anyotp.send(pid, ("ping", i))
+                assert acks.get(timeout=5) == i  # the actor parks again before the next one
+
+        async def body(me: Actor) -> Any:
+            thread = threading.Thread(target=ping_pong, args=(me.pid,))
+            thread.start()
+            for i in range(rounds):
+                assert await me.receive((("ping", int), lambda n: n)) == i
+                acks.put(i)
+            await anyio.to_thread.run_sync(thread.join)
+            return await drain(me)
+
+        assert await in_actor(body) == []
