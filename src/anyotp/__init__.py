@@ -11,6 +11,7 @@ This module only re-exports the public names.
 
 from ._actor import Actor as Actor
 from ._actor import ActorHandle as ActorHandle
+from ._agent import Agent as Agent
 from ._core._ids import PID as PID
 from ._core._ids import Ref as Ref
 from ._core._ids import make_ref as make_ref
@@ -64,6 +65,10 @@ from ._supervisor import RestartType as RestartType
 from ._supervisor import Supervisor as Supervisor
 from ._task import Task as Task
 from ._task import TaskHandle as TaskHandle
+from ._timer import TimerRef as TimerRef
+from ._timer import cancel_timer as cancel_timer
+from ._timer import send_after as send_after
+from ._timer import send_interval as send_interval
 
 __version__ = "0.1.0"
 
@@ -73,6 +78,7 @@ __all__ = [
     "PID",
     "Actor",
     "ActorHandle",
+    "Agent",
     "CallError",
     "CallExit",
     "CallNoProc",
@@ -102,10 +108,12 @@ __all__ = [
     "SupervisorError",
     "Task",
     "TaskHandle",
+    "TimerRef",
     "Via",
     "ViaRegistry",
     "_",
     "call",
+    "cancel_timer",
     "cast",
     "demonitor",
     "exit_process",
@@ -120,6 +128,8 @@ __all__ = [
     "reply",
     "self_pid",
     "send",
+    "send_after",
+    "send_interval",
     "unlink",
     "unregister",
     "whereis",

@@ -1,0 +1,118 @@
+"""Timers: deliver a message later, once or periodically.
+
+``send_after(dest, msg, seconds)`` sends ``msg`` to ``dest`` after ``seconds``, like
+``erlang:send_after/3`` / ``Process.send_after/3``; ``send_interval`` repeats it, like
+``timer:send_interval/3``.  A timer belongs to the process that created it and dies
+with it.  ``cancel_timer(ref)`` returns the seconds that were left, or None if the
+timer already fired (or was cancelled): once it returned a number, the message will
+never arrive.  If ``dest`` is dead when the timer fires, the message is dropped.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import anyio
+
+from ._core._ids import PID
+from ._core._process import ChildTasks, Process, _require_current, resolve
+
+__all__ = ["TimerRef", "cancel_timer", "send_after", "send_interval"]
+
+
+class TimerRef:
+    """A running timer; pass it to :func:`cancel_timer`."""
+
+    __slots__ = ("_deadline", "_done", "_interval", "_scope")
+
+    def __init__(self, deadline: float, interval: float | None) -> None:
+        self._deadline = deadline
+        self._interval = interval
+        self._done = False
+        self._scope = anyio.CancelScope()
+
+    @property
+    def cancelled(self) -> bool:
+        """True once the timer fired for good or was cancelled."""
+        return self._done
+
+    def __repr__(self) -> str:
+        state = "done" if self._done else f"due at {self._deadline:.3f}"
+        return f"<TimerRef {state}>"
+
+
+async def _run_timer(ref: TimerRef, dest: PID | str, message: Any) -> None:
+    with ref._scope:
+        while True:
+            await anyio.sleep_until(ref._deadline)
+            if ref.cancelled:  # cancelled while the sleep was completing: never send
+                return
+            proc = resolve(dest)
+            if proc is not None:
+                proc._mbox.put(message)
+            if ref._interval is None:
+                ref._done = True
+                return
+            ref._deadline += ref._interval
+
+
+def _start(
+    owner: Process, dest: PID | str, message: Any, first: float, every: float | None
+) -> TimerRef:
+    for value, what in ((first, "seconds"), (every, "interval")):
+        if value is not None and (
+            not isinstance(value, int | float) or math.isnan(value) or value < 0
+        ):
+            raise ValueError(f"timer {what} must be a number of seconds >= 0, got {value!r}")
+    if every is not None and every <= 0:
+        raise ValueError(f"send_interval() needs an interval > 0 seconds, got {every!r}")
+    ref = TimerRef(anyio.current_time() + first, every)
+    tasks = owner._child_tasks or ChildTasks(owner)
+    owner._child_tasks = tasks
+    tasks.start_soon(_run_timer, ref, dest, message)
+    return ref
+
+
+def send_after(dest: PID | str, message: Any, seconds: float) -> TimerRef:
+    """Send ``message`` to ``dest`` after ``seconds``; like ``erlang:send_after/3``.
+
+    Args:
+        dest: a PID, registered name or via-name (looked up when the timer fires).
+        message: the message.
+        seconds: the delay (>= 0).
+
+    Raises:
+        NotInProcess: called outside a process (a timer belongs to its process).
+        ValueError: ``seconds`` is negative or not a number.
+    """
+    owner = _require_current("send_after()")
+    return _start(owner, dest, message, seconds, None)
+
+
+def send_interval(dest: PID | str, message: Any, seconds: float) -> TimerRef:
+    """Send ``message`` to ``dest`` every ``seconds``; like ``timer:send_interval/3``.
+
+    Ticks are scheduled from the start time (no drift); stop with :func:`cancel_timer`.
+
+    Raises:
+        NotInProcess: called outside a process.
+        ValueError: ``seconds`` is not > 0.
+    """
+    owner = _require_current("send_interval()")
+    return _start(owner, dest, message, seconds, seconds)
+
+
+def cancel_timer(ref: TimerRef) -> float | None:
+    """Cancel a timer; like ``erlang:cancel_timer/1``.
+
+    Returns:
+        The seconds that were left before it would have fired, or None if it had
+        already fired (a one-shot timer) or was already cancelled.  When a number is
+        returned, the timer's message is guaranteed never to arrive.
+    """
+    if ref._done:
+        return None
+    ref._done = True
+    ref._scope.cancel()
+    return max(0.0, ref._deadline - anyio.current_time())
