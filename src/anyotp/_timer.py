@@ -43,18 +43,24 @@ class TimerRef:
 
 
 async def _run_timer(ref: TimerRef, dest: PID | str, message: Any) -> None:
-    with ref._scope:
-        while True:
-            await anyio.sleep_until(ref._deadline)
-            if ref.cancelled:  # cancelled while the sleep was completing: never send
-                return
-            proc = resolve(dest)
-            if proc is not None:
-                proc._mbox.put(message)
-            if ref._interval is None:
-                ref._done = True
-                return
-            ref._deadline += ref._interval
+    try:
+        with ref._scope:
+            await _timer_loop(ref, dest, message)
+    finally:  # fired, cancelled, or died with its owner: never fires again
+        ref._done = True
+
+
+async def _timer_loop(ref: TimerRef, dest: PID | str, message: Any) -> None:
+    while True:
+        await anyio.sleep_until(ref._deadline)
+        if ref.cancelled:  # cancelled while the sleep was completing: never send
+            return
+        proc = resolve(dest)
+        if proc is not None:
+            proc._mbox.put(message)
+        if ref._interval is None:
+            return
+        ref._deadline += ref._interval
 
 
 def _start(

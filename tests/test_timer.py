@@ -1,0 +1,113 @@
+"""Timers: send_after, send_interval, cancel_timer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+import pytest
+
+from anyotp import (
+    ANY,
+    Actor,
+    NotInProcess,
+    cancel_timer,
+    processes,
+    send_after,
+    send_interval,
+)
+
+pytestmark = pytest.mark.anyio
+
+
+class Collector(Actor):
+    """Runs `setup(self)` in init, then records every message it receives."""
+
+    async def init(self, setup: Any, got: list[Any], done: anyio.Event, want: int) -> Any:
+        self.got, self.done, self.want = got, done, want
+        self.refs = setup(self)
+        return None
+
+    async def run(self, state: Any) -> Any:
+        msg = await self.receive((ANY, lambda m: m))
+        self.got.append(msg)
+        if len(self.got) >= self.want:
+            self.done.set()
+        return state
+
+
+async def collect(setup: Any, want: int) -> tuple[list[Any], Any]:
+    got: list[Any] = []
+    done = anyio.Event()
+    async with anyio.create_task_group() as tg:
+        pid = await Collector.start(setup, got, done, want, task_group=tg)
+        with anyio.fail_after(3):
+            await done.wait()
+        refs = pid._proc.refs  # type: ignore[union-attr]
+        tg.cancel_scope.cancel()
+    return got, refs
+
+
+class TestSendAfter:
+    async def test_messages_arrive_in_deadline_order(self) -> None:
+        def setup(me: Actor) -> Any:
+            return [send_after(me.pid, "late", 0.04), send_after(me.pid, "soon", 0.0)]
+
+        got, _ = await collect(setup, 2)
+        assert got == ["soon", "late"]
+
+    async def test_a_cancelled_timer_never_delivers_and_reports_time_left(self) -> None:
+        def setup(me: Actor) -> Any:
+            ref = send_after(me.pid, "cancelled", 0.02)
+            left = cancel_timer(ref)
+            send_after(me.pid, "after", 0.05)
+            return left, ref
+
+        got, (left, ref) = await collect(setup, 1)
+        assert got == ["after"]
+        assert left is not None
+        assert 0 < left <= 0.02
+        assert cancel_timer(ref) is None  # already cancelled
+
+    async def test_cancel_after_firing_returns_none_and_the_message_stays(self) -> None:
+        def setup(me: Actor) -> Any:
+            return send_after(me.pid, "fired", 0)
+
+        got, ref = await collect(setup, 1)
+        assert got == ["fired"]
+        assert cancel_timer(ref) is None
+
+    async def test_timer_outside_a_process_raises_not_in_process(self) -> None:
+        async with anyio.create_task_group() as tg:
+            pid = await Collector.start(lambda me: None, [], anyio.Event(), 1, task_group=tg)
+            with pytest.raises(NotInProcess, match="send_after"):
+                send_after(pid, "x", 1)
+            tg.cancel_scope.cancel()
+
+    async def test_negative_delay_raises_value_error(self) -> None:
+        def setup(me: Actor) -> Any:
+            with pytest.raises(ValueError, match=">= 0"):
+                send_after(me.pid, "x", -1)
+            return send_after(me.pid, "ok", 0)
+
+        got, _ = await collect(setup, 1)
+        assert got == ["ok"]
+
+
+class TestSendInterval:
+    async def test_interval_repeats_until_cancelled(self) -> None:
+        def setup(me: Actor) -> Any:
+            return send_interval(me.pid, "tick", 0.005)
+
+        got, ref = await collect(setup, 3)
+        assert got[:3] == ["tick", "tick", "tick"]
+        assert cancel_timer(ref) is None  # the owner exited: its timers died with it
+
+    async def test_timers_die_with_their_owner(self) -> None:
+        def setup(me: Actor) -> Any:
+            return [send_interval(me.pid, "tick", 0.005), send_after(me.pid, "x", 30)]
+
+        got, refs = await collect(setup, 1)
+        assert got == ["tick"]
+        assert processes() == []
+        assert all(r.cancelled or cancel_timer(r) is not None for r in refs)
