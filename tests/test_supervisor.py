@@ -103,7 +103,7 @@ def make_sup(
     return Sup
 
 
-async def pids(sup: PID) -> dict[str, PID | None]:
+async def pids(sup: PID | str) -> dict[str, PID | None]:
     return {c.id: c.pid for c in await Supervisor.which_children(sup)}
 
 
@@ -200,7 +200,7 @@ class TestStartup:
                 ("s", "supervisor", Inner),
             ]
             assert all(isinstance(r.pid, PID) and is_alive(r.pid) for r in rows)
-            assert await call(rows[0].pid, "ping") == ("pong", "w")  # type: ignore[arg-type]
+            assert await call(rows[0].pid, "ping") == ("pong", "w")
             tg.cancel_scope.cancel()
 
     async def test_count_children_counts_specs_active_supervisors_and_workers(self) -> None:
@@ -253,7 +253,7 @@ class TestStartup:
         log: list[Any] = []
         async with anyio.create_task_group() as tg:
             await make_sup(lambda: [worker("a", log)]).start(task_group=tg, name="app")
-            assert list(await pids("app")) == ["a"]  # type: ignore[arg-type]
+            assert list(await pids("app")) == ["a"]
             tg.cancel_scope.cancel()
 
 
@@ -348,7 +348,7 @@ class TestStrategies:
             sup = await make_sup(lambda: specs).start(task_group=tg)
             before = await pids(sup)
             with pytest.raises(CallExit, match="b crashed"):
-                await call(before["b"], "crash")  # type: ignore[arg-type]
+                await call(before["b"], "crash")
             new_b = await wait_pid_change(sup, "b", before["b"])
             assert new_b is not None
             after = await pids(sup)
@@ -366,7 +366,7 @@ class TestRestartTypes:
         async with anyio.create_task_group() as tg:
             sup = await make_sup(lambda: [worker("a", log, restart=PERMANENT)]).start(task_group=tg)
             old = (await pids(sup))["a"]
-            await cast(old, ("stop", "normal"))  # type: ignore[arg-type]
+            await cast(old, ("stop", "normal"))
             new = await wait_pid_change(sup, "a", old)
             assert new is not None
             assert is_alive(new)
@@ -378,7 +378,7 @@ class TestRestartTypes:
         async with anyio.create_task_group() as tg:
             sup = await make_sup(lambda: [worker("a", log, restart=TRANSIENT)]).start(task_group=tg)
             old = (await pids(sup))["a"]
-            await cast(old, ("stop", reason))  # type: ignore[arg-type]
+            await cast(old, ("stop", reason))
             # the supervisor restarts inside the same step that clears the PID, so a
             # None here is its final decision
             assert await wait_pid_change(sup, "a", old) is None
@@ -407,9 +407,9 @@ class TestRestartTypes:
             sup = await make_sup(lambda: specs).start(task_group=tg)
             before = await pids(sup)
             if how == "normal":
-                await cast(before["t"], ("stop", "normal"))  # type: ignore[arg-type]
+                await cast(before["t"], ("stop", "normal"))
             else:
-                exit_process(before["t"], "boom")  # type: ignore[arg-type]
+                exit_process(before["t"], "boom")
             await wait_gone(sup, "t")
             assert await pids(sup) == {"a": before["a"]}
             assert (await Supervisor.count_children(sup))["specs"] == 1
@@ -441,10 +441,10 @@ class TestRestartIntensity:
             await crash(sup, "a")
             last = (await pids(sup))["a"]
             b = (await pids(sup))["b"]
-            exit_process(last, "boom")  # type: ignore[arg-type]
+            exit_process(last, "boom")
             assert await reason() == "shutdown"
             assert not is_alive(sup)
-            assert not is_alive(b)  # type: ignore[arg-type]
+            assert not is_alive(b)
             assert ("terminate", "b", "shutdown") in log
             assert [p for p in processes() if p in (sup, last, b)] == []
             tg.cancel_scope.cancel()
@@ -479,7 +479,7 @@ class TestRestartIntensity:
             inner = before["inner"]
             assert inner is not None
             leaf = (await pids(inner))["leaf"]
-            exit_process(leaf, "boom")  # type: ignore[arg-type]
+            exit_process(leaf, "boom")
             new_inner = await wait_pid_change(outer, "inner", inner)
             assert new_inner is not None
             assert not is_alive(inner)
@@ -565,7 +565,7 @@ class TestShutdown:
         async with anyio.create_task_group() as tg:
             sup = await make_sup(lambda: specs).start(task_group=tg)
             slow = (await pids(sup))["slow"]
-            reason = await exit_reason_of(tg, slow)  # type: ignore[arg-type]
+            reason = await exit_reason_of(tg, slow)
             log.clear()
             started = time.monotonic()
             await Supervisor.terminate_child(sup, "slow")
@@ -581,7 +581,7 @@ class TestShutdown:
             old = (await pids(sup))["a"]
             await Supervisor.terminate_child(sup, "a")
             assert log[-1] == ("terminate", "a", "shutdown")
-            assert not is_alive(old)  # type: ignore[arg-type]
+            assert not is_alive(old)
             assert await pids(sup) == {"a": None}
             tg.cancel_scope.cancel()
 
@@ -699,7 +699,7 @@ class TestChildSpecValidation:
     def test_an_instance_instead_of_a_class_is_rejected_naming_it(self) -> None:
         instance = Worker()
         with pytest.raises(SupervisorError, match=r"not an instance\), got <Worker"):
-            ChildSpec(id="x", actor_class=instance)  # type: ignore[arg-type]
+            ChildSpec(id="x", actor_class=instance)
 
     @pytest.mark.parametrize("bad_args", [[1], "ab", 1])
     def test_args_that_are_not_a_tuple_are_rejected_naming_the_value(self, bad_args: Any) -> None:
@@ -714,7 +714,7 @@ class TestChildSpecValidation:
 
     def test_a_bad_restart_is_rejected(self) -> None:
         with pytest.raises(SupervisorError, match="restart must be a RestartType"):
-            ChildSpec(id="x", actor_class=Worker, restart="permanent")  # type: ignore[arg-type]
+            ChildSpec(id="x", actor_class=Worker, restart="permanent")
 
     def test_supervisorerror_is_a_valueerror(self) -> None:
         assert issubclass(SupervisorError, ValueError)
@@ -738,7 +738,7 @@ class TestChildSpecValidation:
             tg.cancel_scope.cancel()
 
     async def test_child_specs_returning_a_non_childspec_makes_start_fail(self) -> None:
-        sup_cls = make_sup(lambda: ["not a spec"])  # type: ignore[list-item]
+        sup_cls = make_sup(lambda: ["not a spec"])
         async with anyio.create_task_group() as tg:
             with pytest.raises(StartError) as info:
                 await sup_cls.start(task_group=tg)
