@@ -328,6 +328,30 @@ class TestStrategies:
             assert [e[1] for e in log if e[0] == "init"] == ["b", "c", "d"]
             tg.cancel_scope.cancel()
 
+    @pytest.mark.parametrize("strategy", [ONE_FOR_ALL, REST_FOR_ONE])
+    async def test_a_temporary_sibling_stopped_by_a_restart_is_not_restarted_but_forgotten(
+        self, strategy: RestartStrategy
+    ) -> None:
+        # OTP: a temporary child is never restarted, "even when the supervisor's restart
+        # strategy is rest_for_one or one_for_all and a sibling's death causes the
+        # temporary process to be terminated".
+        log: list[Any] = []
+        specs = [worker("a", log), worker("t", log, restart=TEMPORARY), worker("b", log)]
+        async with anyio.create_task_group() as tg:
+            sup = await make_sup(lambda: specs, strategy).start(task_group=tg)
+            before = await pids(sup)
+            log.clear()
+            await crash(sup, "a")
+            await wait_gone(sup, "t")
+            after = await pids(sup)
+            assert list(after) == ["a", "b"]
+            assert None not in after.values()
+            assert after["b"] != before["b"]
+            assert ("terminate", "t", "shutdown") in log
+            assert ("init", "t") not in log
+            assert not is_alive(before["t"])
+            tg.cancel_scope.cancel()
+
     async def test_rest_for_one_on_the_last_child_restarts_only_it(self) -> None:
         log: list[Any] = []
         specs = [worker(n, log) for n in "abc"]

@@ -326,8 +326,12 @@ class Supervisor(GenServer):
         for child in reversed(group):
             if child is not failed:
                 await self._stop(child)
+                if child.spec.restart is RestartType.TEMPORARY:
+                    # OTP: a temporary child is never restarted, even when a sibling's
+                    # restart stopped it; it is forgotten.
+                    children.remove(child)
         for child in group:
-            if child.proc is not None:
+            if child.proc is not None or child not in children:
                 continue
             while True:
                 try:
