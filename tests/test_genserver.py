@@ -429,6 +429,68 @@ class TestReply:
             tg.cancel_scope.cancel()
 
 
+# --------------------------------------------------------------------------- start
+
+
+class TestStart:
+    async def test_start_returns_once_init_has_returned(self) -> None:
+        order: list[str] = []
+
+        class Slow(GenServer):
+            async def init(self) -> None:
+                await anyio.sleep(0.01)
+                order.append("init done")
+
+        async with anyio.create_task_group() as tg:
+            await Slow.start(task_group=tg)
+            order.append("start returned")
+            assert order == ["init done", "start returned"]
+            tg.cancel_scope.cancel()
+
+    async def test_start_raises_starterror_chained_to_the_init_exception(self) -> None:
+        error = ValueError("bad config")
+
+        class Failing(GenServer):
+            async def init(self) -> None:
+                raise error
+
+        async with anyio.create_task_group() as tg:
+            with pytest.raises(StartError, match="Failing failed to start") as info:
+                await Failing.start(task_group=tg)
+            assert info.value.__cause__ is error
+            assert info.value.reason is error
+            tg.cancel_scope.cancel()
+
+    async def test_a_failed_start_has_released_the_name_when_it_raises(self) -> None:
+        class Failing(GenServer):
+            async def init(self) -> None:
+                raise ValueError("no")
+
+        async with anyio.create_task_group() as tg:
+            with pytest.raises(StartError):
+                await Failing.start(task_group=tg, name="svc")
+            assert whereis("svc") is None
+            pid = await Counter.start(task_group=tg, name="svc")
+            assert whereis("svc") == pid
+            tg.cancel_scope.cancel()
+
+    async def test_a_failed_init_does_not_crash_the_task_group_or_log_a_crash(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        caplog.set_level(logging.ERROR, logger="anyotp")
+
+        class Failing(GenServer):
+            async def init(self) -> None:
+                raise ValueError("no")
+
+        async with anyio.create_task_group() as tg:
+            with pytest.raises(StartError):
+                await Failing.start(task_group=tg)
+            assert await call(await Counter.start(task_group=tg), "get") == 0
+            assert anyotp_records(caplog, logging.ERROR) == []
+            tg.cancel_scope.cancel()
+
+
 # --------------------------------------------------------------------------- terminate
 
 
@@ -480,6 +542,23 @@ class TestTerminate:
             exit_process(pid, "shutdown")
             assert await reason() == "shutdown"
             assert log == [("terminate", "shutdown", 0)]
+            tg.cancel_scope.cancel()
+
+    async def test_terminate_is_not_called_when_init_fails(self) -> None:
+        # Elixir: a failed init exits "without entering the loop or calling terminate/2"
+        log: list[Any] = []
+
+        class Failing(GenServer):
+            async def init(self) -> None:
+                raise ValueError("no")
+
+            async def terminate(self, reason: Any, state: Any) -> None:
+                log.append(("terminate", reason, state))
+
+        async with anyio.create_task_group() as tg:
+            with pytest.raises(StartError):
+                await Failing.start(task_group=tg)
+            assert log == []
             tg.cancel_scope.cancel()
 
     async def test_terminate_is_not_called_when_the_server_is_killed(self) -> None:

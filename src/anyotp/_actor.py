@@ -155,13 +155,20 @@ class Actor(Process):
         """Clean up; called with the exit reason and the last state.
 
         ``reason`` is ``"normal"``, ``"shutdown"``, another value given to ``stop``,
-        or the exception that crashed the actor.  Not called when the actor is killed.
+        or the exception that crashed the actor.  Not called when the actor is killed,
+        nor when ``init`` failed (``start`` raised ``StartError``), as in OTP.
         """
 
     # --------------------------------------------------------------- runtime
 
+    _no_terminate: bool = False
+
     async def _body(self, args: tuple[Any, ...], kwargs: dict[str, Any], ack: Waiter) -> Any:
-        state = await _maybe_await(self.init(*args, **kwargs))
+        try:
+            state = await _maybe_await(self.init(*args, **kwargs))
+        except BaseException:
+            self._no_terminate = True  # OTP: a failed init does not call terminate
+            raise
         self._state = state
         self._status = RUNNING
         ack.set(None)
@@ -174,6 +181,8 @@ class Actor(Process):
             self._state = state
 
     async def _cleanup(self, reason: Any) -> Any:
+        if self._no_terminate:
+            return reason
         try:
             await _maybe_await(self.terminate(reason, self._state))
         except Exception as e:
