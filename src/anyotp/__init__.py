@@ -12,6 +12,7 @@ This module only re-exports the public names.
 from ._actor import Actor as Actor
 from ._actor import ActorHandle as ActorHandle
 from ._agent import Agent as Agent
+from ._application import run as run
 from ._core._ids import PID as PID
 from ._core._ids import Ref as Ref
 from ._core._ids import make_ref as make_ref
@@ -58,6 +59,12 @@ from ._genserver import NoReply as NoReply
 from ._genserver import Reply as Reply
 from ._genserver import Stop as Stop
 from ._genserver import reply as reply
+from ._introspection import TreeNode as TreeNode
+from ._introspection import format_tree as format_tree
+from ._introspection import get_state as get_state
+from ._introspection import process_info as process_info
+from ._introspection import replace_state as replace_state
+from ._introspection import supervision_tree as supervision_tree
 from ._supervisor import ChildInfo as ChildInfo
 from ._supervisor import ChildSpec as ChildSpec
 from ._supervisor import RestartStrategy as RestartStrategy
@@ -109,6 +116,7 @@ __all__ = [
     "Task",
     "TaskHandle",
     "TimerRef",
+    "TreeNode",
     "Via",
     "ViaRegistry",
     "_",
@@ -117,19 +125,25 @@ __all__ = [
     "cast",
     "demonitor",
     "exit_process",
+    "format_tree",
+    "get_state",
     "is_alive",
     "link",
     "make_ref",
     "match",
     "monitor",
+    "process_info",
     "processes",
     "register",
     "registered",
+    "replace_state",
     "reply",
+    "run",
     "self_pid",
     "send",
     "send_after",
     "send_interval",
+    "supervision_tree",
     "unlink",
     "unregister",
     "whereis",

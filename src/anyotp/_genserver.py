@@ -57,7 +57,7 @@ from typing import Any
 from ._actor import Actor
 from ._core._backend import TIMEOUT
 from ._core._ids import PID
-from ._core._process import CALL_TAG, CAST_TAG, From, _Exit, _maybe_await, log
+from ._core._process import CALL_TAG, CAST_TAG, SYSTEM_TAG, From, _Exit, _maybe_await, log
 
 __all__ = ["Continue", "Directive", "GenServer", "NoReply", "Reply", "Stop", "reply"]
 
@@ -77,6 +77,15 @@ class _Sentinel:
 
 _KEEP: Any = _Sentinel("KEEP")
 _NO_REPLY: Any = _Sentinel("NO_REPLY")
+
+
+class _SystemError:
+    """A system request failed inside the server; the client raises ``error``."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
 
 
 class Directive:
@@ -330,6 +339,10 @@ class GenServer(Actor):
                 ):
                     # OTP: a gen_server that traps exits stops when its parent does.
                     raise _Exit(msg[2])
+                elif n == 3 and msg[0] == SYSTEM_TAG:
+                    state = await self._system(msg[1], msg[2], state)
+                    self._state = state
+                    continue
                 else:
                     res = await self.handle_info(msg, state)
             else:
@@ -339,6 +352,23 @@ class GenServer(Actor):
             else:
                 state = res
             self._state = state
+
+    async def _system(self, from_: From, request: Any, state: Any) -> Any:
+        """Answer a system request (``sys``-style introspection) between messages."""
+        op = request[0]
+        if op == "get_state":
+            from_.reply(state)
+            return state
+        if op == "replace_state":
+            try:
+                state = await _maybe_await(request[1](state))
+            except Exception as e:  # like sys:replace_state/2: the caller gets the error
+                from_.reply(_SystemError(e))
+                return state
+            from_.reply(state)
+            return state
+        from_.reply(_SystemError(ValueError(f"unknown system request {request!r}")))
+        return state
 
     def _call_directive(self, res: Any, from_: From, request: Any) -> Directive:
         if isinstance(res, Reply):

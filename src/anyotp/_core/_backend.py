@@ -49,14 +49,17 @@ class Waiter(Protocol):
 class Loop:
     """One running event loop (or plain thread): how to make waiters and reach it."""
 
-    __slots__ = ("kind", "new_waiter", "run_soon_threadsafe", "tid")
+    __slots__ = ("current_task", "kind", "new_waiter", "run_soon_threadsafe", "tid")
 
     def __init__(
         self,
         kind: str,
         new_waiter: Callable[[], Waiter],
         run_soon_threadsafe: Callable[..., None],
+        current_task: Callable[[], Any] | None = None,
     ) -> None:
+        #: the running task (for introspection: what a process is doing), if any
+        self.current_task = current_task
         #: "asyncio", "trio" or "thread"
         self.kind = kind
         self.new_waiter = new_waiter
@@ -187,7 +190,7 @@ def _aio_loop(loop: asyncio.AbstractEventLoop) -> Loop:
         except RuntimeError:  # closed loop
             pass
 
-    return Loop("asyncio", new_waiter, run_soon_threadsafe)
+    return Loop("asyncio", new_waiter, run_soon_threadsafe, asyncio.current_task)
 
 
 # ------------------------------------------------------------------------------ trio
@@ -275,7 +278,7 @@ def _trio_loop() -> Loop:
         except trio.RunFinishedError:
             pass
 
-    return Loop("trio", _TrioWaiter, run_soon_threadsafe)
+    return Loop("trio", _TrioWaiter, run_soon_threadsafe, current_task)
 
 
 # --------------------------------------------------------------------------- threads

@@ -51,6 +51,7 @@ from ._names import _names, _release, register, resolve_via
 __all__ = [
     "CALL_TAG",
     "CAST_TAG",
+    "SYSTEM_TAG",
     "TIMEOUT",
     "ChildTasks",
     "From",
@@ -81,6 +82,8 @@ _get_ident = threading.get_ident
 CALL_TAG: Final = "$gen_call"
 #: Head of a cast message: ``("$gen_cast", request)``, like OTP's ``$gen_cast``.
 CAST_TAG: Final = "$gen_cast"
+#: Head of a system message: ``("$system", from_, request)``, like OTP's ``system``.
+SYSTEM_TAG: Final = "$system"
 
 #: How a supervisor (or any owner) stops a child: seconds to wait after asking it to
 #: exit with ``"shutdown"`` before killing it, ``"brutal_kill"`` to kill at once, or
@@ -226,6 +229,8 @@ class Process:
     _tasks_waiter: Waiter | None = None
     _child_tasks: ChildTasks | None = None
     _tg: Any = None
+    #: the task running the process body (asyncio.Task / trio Task), for introspection
+    _task: Any = None
     _scope: anyio.CancelScope | None = None
     _cleanup_scope: anyio.CancelScope | None = None
     _exit_reason: Any = None
@@ -278,6 +283,8 @@ class Process:
         # them, in order.  The shield is entered before the first checkpoint.
         with anyio.CancelScope(shield=self._owner is not None):
             token = _current.set(self)
+            get_task = self._loop.current_task
+            self._task = get_task() if get_task is not None else None
             reason: Any = "normal"
             outer_cancel: BaseException | None = None
             crashed = False

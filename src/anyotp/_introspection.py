@@ -1,0 +1,256 @@
+"""Introspection, in the sense of Erlang's ``sys`` and ``erlang:process_info/1``.
+
+* :func:`get_state` / :func:`replace_state` read or change a GenServer's state
+  between two messages (a system message, like ``sys:get_state/1``), so they never
+  see a half-handled message;
+* :func:`process_info` describes any live process: status, mailbox length, links,
+  monitors, registered name, and the callback it is running now;
+* :func:`supervision_tree` / :func:`format_tree` walk a supervisor and its children.
+
+These are debugging and operations tools: they cost a message round trip (or a walk
+of the process's stack) and should not sit on a hot path.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from ._core._backend import TIMEOUT, current_loop
+from ._core._ids import PID
+from ._core._process import (
+    SYSTEM_TAG,
+    From,
+    Process,
+    _current,
+    _Down,
+    _noproc_message,
+    resolve,
+)
+from ._exceptions import CallExit, CallTimeout, NoProcess
+from ._genserver import GenServer, _SystemError
+
+__all__ = [
+    "TreeNode",
+    "format_tree",
+    "get_state",
+    "process_info",
+    "replace_state",
+    "supervision_tree",
+]
+
+
+def _server(target: PID | str, what: str) -> Process:
+    proc = resolve(target)
+    if proc is None:
+        raise NoProcess(_noproc_message(f"{what}()", target), target)
+    return proc
+
+
+async def get_state(target: PID | str, timeout: float | None = 5.0) -> Any:
+    """The state of a process, between two of its messages; like ``sys:get_state/2``.
+
+    For a GenServer the request is queued behind the messages already in its mailbox.
+    For other actors it is the state the actor's ``run`` last returned.
+
+    Args:
+        target: PID, registered name or via-name.
+        timeout: seconds to wait (GenServers only); None waits forever.
+
+    Raises:
+        NoProcess: the process is not alive.
+        CallTimeout, CallExit: as :func:`~anyotp.call`, for GenServers.
+    """
+    proc = _server(target, "get_state")
+    if isinstance(proc, GenServer):
+        return await _system_call(proc, ("get_state",), timeout)
+    return proc._state
+
+
+async def _system_call(proc: Process, request: tuple[Any, ...], timeout: float | None) -> Any:
+    # ("$system", from_, request): the GenServer loop answers it between messages.
+    # Like a call, the caller monitors the server for the duration.
+    me = _current.get()
+    loop = me._loop if me is not None else current_loop()
+    if loop is None:
+        raise RuntimeError("get_state()/replace_state() need a running event loop")
+    from_ = From(me._pid if me is not None else None, loop.new_waiter())
+    proc._monitors[from_] = from_
+    try:
+        proc._mbox.put((SYSTEM_TAG, from_, request))
+        w = from_._waiter
+        got = await (w if timeout is None else w.wait(timeout))
+    finally:
+        proc._monitors.pop(from_, None)
+    if got is TIMEOUT:
+        raise CallTimeout(
+            f"{request[0]}({proc.pid!r}) timed out after {timeout} s",
+            proc.pid,
+            request,
+            timeout,
+            "timeout",
+        )
+    if type(got) is _Down:
+        raise CallExit(
+            f"{request[0]}({proc.pid!r}): the process exited with {got.reason!r}",
+            proc.pid,
+            request,
+            timeout,
+            got.reason,
+        )
+    if type(got) is _SystemError:
+        raise got.error
+    return got
+
+
+async def replace_state(
+    target: PID | str, fn: Callable[[Any], Any], timeout: float | None = 5.0
+) -> Any:
+    """Replace a GenServer's state with ``fn(state)`` between two messages; returns the
+    new state.  Like ``sys:replace_state/3``.  ``fn`` may be sync or async; if it
+    raises, the state is unchanged and the exception is raised here.
+
+    Raises:
+        NoProcess: the process is not alive.
+        TypeError: the process is not a GenServer.
+        CallTimeout, CallExit: as :func:`~anyotp.call`.
+    """
+    proc = _server(target, "replace_state")
+    if not isinstance(proc, GenServer):
+        raise TypeError(
+            f"replace_state({target!r}): {type(proc).__name__} is not a GenServer; only "
+            "GenServers handle system messages between their messages"
+        )
+    return await _system_call(proc, ("replace_state", fn), timeout)
+
+
+_CALLBACKS = frozenset(
+    {
+        "init",
+        "run",
+        "terminate",
+        "handle_call",
+        "handle_cast",
+        "handle_info",
+        "handle_continue",
+        "handle_task_end",
+        "receive",
+        "handle_event",
+    }
+)
+
+
+def _current_callback(task: Any) -> str | None:
+    """Walk the task's coroutine chain; the innermost frame that is a callback."""
+    coro = None
+    if task is not None:
+        coro = getattr(task, "coro", None)  # trio
+        if coro is None and hasattr(task, "get_coro"):
+            coro = task.get_coro()  # asyncio
+    found: str | None = None
+    seen = 0
+    while coro is not None and seen < 64:
+        seen += 1
+        code = getattr(coro, "cr_code", None) or getattr(coro, "gi_code", None)
+        if code is not None and code.co_name in _CALLBACKS:
+            found = code.co_name
+        nxt = getattr(coro, "cr_await", None)
+        if nxt is None:
+            nxt = getattr(coro, "gi_yieldfrom", None)
+        coro = nxt if isinstance(nxt, types.CoroutineType | types.GeneratorType) else None
+    return found
+
+
+def process_info(target: PID | str) -> dict[str, Any] | None:
+    """A snapshot of a live process, like ``erlang:process_info/1``; None if not alive.
+
+    Keys: ``pid``, ``class``, ``status`` (``"starting"``, ``"running"``,
+    ``"exiting"``), ``message_queue_len``, ``messages`` (up to 10, oldest first),
+    ``links``, ``monitors`` (refs this process monitors), ``monitored_by`` (count),
+    ``registered_name``, ``trap_exit``, ``parent``, ``owner``, ``children`` (owned
+    processes), ``current_callback`` (``"handle_call"``, ``"run"``, ... or None when
+    idle), ``state`` (through ``format_status`` for GenServers).
+    """
+    proc = resolve(target)
+    if proc is None:
+        return None
+    state = proc._state
+    if isinstance(proc, GenServer):
+        state = proc.format_status(state)
+    owner = proc._owner
+    return {
+        "pid": proc._pid,
+        "class": type(proc).__name__,
+        "status": proc._status.name.lower(),
+        "message_queue_len": len(proc._mbox),
+        "messages": proc._mbox.messages()[:10],
+        "links": sorted(proc._links, key=lambda p: (p.node, p.id)),
+        "monitors": list(proc._monitoring),
+        "monitored_by": len(proc._monitors),
+        "registered_name": proc._name,
+        "trap_exit": proc.trap_exit,
+        "parent": proc._parent,
+        "owner": owner._pid if owner is not None else None,
+        "children": [c._pid for c in list(proc._owned)],
+        "current_callback": _current_callback(proc._task),
+        "state": state,
+    }
+
+
+class TreeNode(NamedTuple):
+    """One node of :func:`supervision_tree`."""
+
+    id: str | None  #: the child id in its supervisor (None for the root)
+    pid: PID | None  #: None for a child that is not running
+    cls: str  #: class name
+    children: list[TreeNode]  #: empty for workers
+
+
+async def supervision_tree(root: PID | str, timeout: float | None = 5.0) -> TreeNode:
+    """The supervisor ``root`` and, recursively, its children (``which_children``).
+
+    Raises:
+        NoProcess: ``root`` is not alive.
+    """
+    from ._supervisor import Supervisor
+
+    proc = _server(root, "supervision_tree")
+    return await _tree(None, proc.pid, type(proc).__name__, Supervisor, timeout)
+
+
+async def _tree(
+    child_id: str | None, pid: PID | None, cls: str, sup_cls: Any, timeout: float | None
+) -> TreeNode:
+    proc = pid._proc if pid is not None else None
+    kids: list[TreeNode] = []
+    if proc is not None and hasattr(proc, "which_children") and isinstance(proc, GenServer):
+        try:
+            rows = await type(proc).which_children(pid, timeout=timeout)  # type: ignore[attr-defined]
+        except Exception:  # exited meanwhile, or not really a supervisor
+            rows = []
+        for row in rows:
+            kids.append(await _tree(row.id, row.pid, row.actor_class.__name__, sup_cls, timeout))
+    return TreeNode(child_id, pid, cls, kids)
+
+
+async def format_tree(root: PID | str, timeout: float | None = 5.0) -> str:
+    """:func:`supervision_tree` drawn as text, one process a line::
+
+    <PID 0.7> App
+    ├── cache <PID 0.8> Cache
+    └── workers <PID 0.9> WorkerSup
+        └── w1 <PID 0.10> Worker
+    """
+    node = await supervision_tree(root, timeout)
+    lines = [f"{node.pid!r} {node.cls}"]
+
+    def walk(children: list[TreeNode], prefix: str) -> None:
+        for i, child in enumerate(children):
+            last = i == len(children) - 1
+            pid = repr(child.pid) if child.pid is not None else "(not running)"
+            lines.append(f"{prefix}{'└── ' if last else '├── '}{child.id} {pid} {child.cls}")
+            walk(child.children, prefix + ("    " if last else "│   "))
+
+    walk(node.children, "")
+    return "\n".join(lines)
