@@ -646,6 +646,23 @@ class TestCall:
             tg.cancel_scope.cancel()
 
 
+class TestCast:
+    async def test_cast_to_a_dead_server_raises_noprocess(self) -> None:
+        # Erlang drops it silently; anyotp tells the sender (documented in cast())
+        async with anyio.create_task_group() as tg:
+            pid = await Counter.start(task_group=tg)
+            reason = await exit_reason_of(tg, pid)
+            exit_process(pid, "kill")
+            await reason()
+            with pytest.raises(NoProcess, match="cast"):
+                await cast(pid, ("add", 1))
+            tg.cancel_scope.cancel()
+
+    async def test_cast_to_an_unknown_name_raises_noprocess_naming_it(self) -> None:
+        with pytest.raises(NoProcess, match="'nobody'"):
+            await cast("nobody", "x")
+
+
 class TestCallFailures:
     """Every way ``call`` can fail, each with its exception and its ``reason``."""
 
@@ -709,6 +726,33 @@ class TestCallFailures:
             assert kind is CallError
             assert reason == "calling_self"
             assert "deadlock" in message
+            tg.cancel_scope.cancel()
+
+    async def test_a_call_queued_behind_the_fatal_message_gets_callexit(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        caplog.set_level(logging.ERROR, logger="anyotp")
+        async with anyio.create_task_group() as tg:
+            pid = await Counter.start(task_group=tg)
+            busy, release = anyio.Event(), anyio.Event()
+            errors: list[BaseException] = []
+
+            async def caller(request: Any, *, task_status: Any) -> None:
+                task_status.started()  # nothing awaits between here and the enqueue
+                try:
+                    await call(pid, request)
+                except CallExit as e:
+                    errors.append(e)
+
+            async with anyio.create_task_group() as callers:
+                await callers.start(caller, ("busy", busy, release))
+                await busy.wait()
+                await callers.start(caller, "crash")
+                await callers.start(caller, "get")
+                release.set()
+            # the first call was answered; the crash and the queued call both failed
+            assert len(errors) == 2
+            assert all(isinstance(e.reason, RuntimeError) for e in errors)
             tg.cancel_scope.cancel()
 
     async def test_calltimeout_is_a_callerror_and_callexit_is_not_a_timeout(self) -> None:

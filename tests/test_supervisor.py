@@ -31,6 +31,8 @@ from anyotp import (
     is_alive,
     monitor,
     processes,
+    register,
+    whereis,
 )
 
 pytestmark = pytest.mark.anyio
@@ -365,6 +367,25 @@ class TestStrategies:
             assert after["c"] not in (None, before["c"])
             tg.cancel_scope.cancel()
 
+    async def test_a_restarted_child_can_register_the_name_its_predecessor_held(self) -> None:
+        class Named(GenServer):
+            async def init(self) -> None:
+                assert register("the-service", self.pid)
+
+            async def handle_call(self, request: Any, from_: From, state: Any) -> Any:
+                return self.pid, state
+
+        async with anyio.create_task_group() as tg:
+            sup = await make_sup(lambda: [ChildSpec(id="n", actor_class=Named)]).start(
+                task_group=tg
+            )
+            old = whereis("the-service")
+            new = await crash(sup, "n")
+            assert new != old
+            assert whereis("the-service") == new
+            assert await call("the-service", "who") == new
+            tg.cancel_scope.cancel()
+
     async def test_a_crashing_handler_leaves_siblings_alone_and_is_restarted(self) -> None:
         log: list[Any] = []
         specs = [worker(n, log) for n in "abc"]
@@ -486,6 +507,25 @@ class TestRestartIntensity:
             assert is_alive(sup)
             tg.cancel_scope.cancel()
 
+    async def test_a_child_that_keeps_failing_to_restart_makes_the_supervisor_give_up(
+        self,
+    ) -> None:
+        broken = {"init fails": False}
+
+        class Fragile(GenServer):
+            async def init(self) -> None:
+                if broken["init fails"]:
+                    raise RuntimeError("cannot come back")
+
+        specs = [ChildSpec(id="f", actor_class=Fragile)]
+        async with anyio.create_task_group() as tg:
+            sup = await make_sup(lambda: specs, max_restarts=3).start(task_group=tg)
+            reason = await exit_reason_of(tg, sup)
+            broken["init fails"] = True
+            exit_process((await pids(sup))["f"], "boom")
+            assert await reason() == "shutdown"
+            tg.cancel_scope.cancel()
+
     async def test_a_child_supervisor_that_gives_up_is_restarted_by_its_parent(self) -> None:
         log: list[Any] = []
 
@@ -527,6 +567,16 @@ class TestShutdown:
             log.clear()
             tg.cancel_scope.cancel()
         assert log == [("terminate", n, "shutdown") for n in "dcba"]
+
+    async def test_a_restarted_child_keeps_its_place_in_the_shutdown_order(self) -> None:
+        log: list[Any] = []
+        specs = [worker(n, log) for n in "abc"]
+        async with anyio.create_task_group() as tg:
+            sup = await make_sup(lambda: specs).start(task_group=tg)
+            await crash(sup, "a")
+            log.clear()
+            tg.cancel_scope.cancel()
+        assert log == [("terminate", n, "shutdown") for n in "cba"]
 
     async def test_nested_supervisors_shut_down_top_down_and_depth_first(self) -> None:
         log: list[Any] = []
