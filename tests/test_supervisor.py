@@ -386,6 +386,19 @@ class TestStrategies:
             assert await call("the-service", "who") == new
             tg.cancel_scope.cancel()
 
+    @pytest.mark.parametrize(("signal", "reason"), [("kill", "killed"), ("boom", "boom")])
+    async def test_a_child_killed_from_outside_is_restarted(self, signal: str, reason: str) -> None:
+        log: list[Any] = []
+        async with anyio.create_task_group() as tg:
+            sup = await make_sup(lambda: [worker("a", log)]).start(task_group=tg)
+            old = (await pids(sup))["a"]
+            assert old is not None
+            down = await exit_reason_of(tg, old)
+            exit_process(old, signal)
+            assert await down() == reason
+            assert await wait_pid_change(sup, "a", old) is not None
+            tg.cancel_scope.cancel()
+
     async def test_a_crashing_handler_leaves_siblings_alone_and_is_restarted(self) -> None:
         log: list[Any] = []
         specs = [worker(n, log) for n in "abc"]
@@ -683,6 +696,13 @@ class TestRuntimeAPI:
             sup = await make_sup(lambda: [worker("a", log)]).start(task_group=tg)
             with pytest.raises(SupervisorError, match="'a' already exists"):
                 await Supervisor.start_child(sup, worker("a", log))
+            tg.cancel_scope.cancel()
+
+    async def test_start_child_with_something_else_than_a_childspec_raises(self) -> None:
+        async with anyio.create_task_group() as tg:
+            sup = await make_sup(list).start(task_group=tg)
+            with pytest.raises(SupervisorError, match=r"takes a ChildSpec, got \{'id': 'x'\}"):
+                await Supervisor.start_child(sup, {"id": "x"})
             tg.cancel_scope.cancel()
 
     async def test_start_child_whose_init_fails_raises_supervisorerror(self) -> None:
