@@ -45,6 +45,8 @@ from ._exceptions import CallExit as CallExit
 from ._exceptions import CallNoProc as CallNoProc
 from ._exceptions import CallTimeout as CallTimeout
 from ._exceptions import ExitError as ExitError
+from ._exceptions import GenServerError as GenServerError
+from ._exceptions import GenServerTimeoutError as GenServerTimeoutError
 from ._exceptions import InvalidPattern as InvalidPattern
 from ._exceptions import NoProcess as NoProcess
 from ._exceptions import NotInProcess as NotInProcess
@@ -65,6 +67,10 @@ from ._introspection import get_state as get_state
 from ._introspection import process_info as process_info
 from ._introspection import replace_state as replace_state
 from ._introspection import supervision_tree as supervision_tree
+from ._statem import KeepState as KeepState
+from ._statem import NextState as NextState
+from ._statem import RepeatState as RepeatState
+from ._statem import StateMachine as StateMachine
 from ._supervisor import ChildInfo as ChildInfo
 from ._supervisor import ChildSpec as ChildSpec
 from ._supervisor import RestartStrategy as RestartStrategy
@@ -98,17 +104,23 @@ __all__ = [
     "ExitError",
     "From",
     "GenServer",
+    "GenServerError",
+    "GenServerTimeoutError",
     "InvalidPattern",
+    "KeepState",
+    "NextState",
     "NoProcess",
     "NoReply",
     "NotInProcess",
     "OTPError",
     "ReceiveTimeout",
     "Ref",
+    "RepeatState",
     "Reply",
     "RestartStrategy",
     "RestartType",
     "StartError",
+    "StateMachine",
     "Status",
     "Stop",
     "Supervisor",

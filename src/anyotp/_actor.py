@@ -96,6 +96,10 @@ async def _stop_and_wait(proc: Process, reason: Any, timeout: float | None) -> A
         proc._force_exit(reason)
         got = await w.wait(timeout)
         if got is TIMEOUT:
+            # a timed-out waiter is spent (asyncio): wait for the kill on a fresh one
+            w = watch.waiter = loop.new_waiter()
+            if proc._status is DEAD:
+                return proc.exit_reason
             proc._signal_exit(None, "kill")
             got = await w.wait(None)
         return got
@@ -165,7 +169,7 @@ class Actor(Process):
 
     async def _body(self, args: tuple[Any, ...], kwargs: dict[str, Any], ack: Waiter) -> Any:
         try:
-            state = await _maybe_await(self.init(*args, **kwargs))
+            state = self._check_init(await _maybe_await(self.init(*args, **kwargs)))
         except BaseException:
             self._no_terminate = True  # OTP: a failed init does not call terminate
             raise
@@ -173,6 +177,10 @@ class Actor(Process):
         self._status = RUNNING
         ack.set(None)
         await self._serve(state)
+
+    def _check_init(self, result: Any) -> Any:
+        """Validate what ``init`` returned, before ``start`` returns (a subclass hook)."""
+        return result
 
     async def _serve(self, state: Any) -> None:
         run = self.run

@@ -1,0 +1,306 @@
+"""StateMachine: a process that is in one state at a time, after Erlang's ``gen_statem``.
+
+What it is
+    A :class:`StateMachine` subclass implements ``init(*args) -> (state, data)`` and one
+    callback, ``handle_event(event_type, content, state, data)`` (``gen_statem``'s
+    *handle_event_function* mode).  Every input is an event: a call, a cast, any other
+    message, a timeout, an internal event.  The callback returns what happens next.
+
+Example, a door with a code::
+
+    class Door(StateMachine):
+        state_enter = True
+
+        async def init(self, code):
+            return "locked", {"code": code, "typed": ""}
+
+        async def handle_event(self, event_type, content, state, data):
+            match (event_type, content, state):
+                case ("enter", _, "open"):
+                    return KeepState(actions=[("state_timeout", 0.5, "lock")])
+                case ("enter", _, _):
+                    return KeepState()
+                case (("call", from_), ("button", digit), "locked"):
+                    typed = data["typed"] + digit
+                    if typed == data["code"]:
+                        return NextState("open", {**data, "typed": ""},
+                                         [("reply", from_, "open")])
+                    return KeepState({**data, "typed": typed}, [("reply", from_, "locked")])
+                case ("state_timeout", "lock", "open"):
+                    return NextState("locked", data)
+
+Event types (``event_type``)
+    ``("call", from_)``: a :func:`~anyotp.call`; answer with a ``("reply", from_, value)``
+    action.  ``"cast"``, ``"info"`` (anything sent), ``"state_timeout"``, ``"timeout"``
+    (event timeout), ``("timeout", name)`` (generic timeout), ``"internal"`` (from a
+    ``next_event`` action) and ``"enter"`` (state enter call: ``content`` is the old
+    state; only when the class sets ``state_enter = True``).
+
+Results
+    ``(new_state, new_data)`` or ``(new_state, new_data, actions)``, or
+    :class:`NextState`, :class:`KeepState`, :class:`RepeatState`, or
+    :class:`~anyotp.Stop` (``Stop(reason, data, reply=...)``; ``reply`` goes to the
+    caller of the current call event).  A state enter call may not change the state.
+
+Actions (a list, applied in order)
+    ``("reply", from_, value)``; ``"postpone"`` (retry this event after the next state
+    change); ``("next_event", event_type, content)`` (handled before any new message);
+    ``("state_timeout", seconds, content)`` (cancelled by a state change);
+    ``("timeout", seconds, content)`` (cancelled by any event);
+    ``(("timeout", name), seconds, content)`` (a generic timeout, cancelled only by
+    setting it again with ``None`` seconds).  ``seconds=None`` cancels a timeout.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from typing import Any
+
+from ._actor import Actor
+from ._core._process import CALL_TAG, CAST_TAG, From, _Exit, _maybe_await
+from ._genserver import _KEEP, _NO_REPLY, Stop
+from ._timer import TimerRef, cancel_timer, send_after
+
+__all__ = ["KeepState", "NextState", "RepeatState", "StateMachine"]
+
+_TIMEOUT_TAG = "$statem_timeout"
+
+
+class NextState:
+    """Go to ``state`` with ``data`` and run ``actions``; like ``{next_state, S, D, A}``."""
+
+    __slots__ = ("actions", "data", "state")
+
+    def __init__(self, state: Any, data: Any, actions: Sequence[Any] = ()) -> None:
+        self.state = state
+        self.data = data
+        self.actions = actions
+
+    def __repr__(self) -> str:
+        return f"NextState({self.state!r}, {self.data!r}, {list(self.actions)!r})"
+
+
+class KeepState:
+    """Stay in the state; new ``data`` if given; run ``actions``; like ``keep_state``.
+
+    ``KeepState()`` keeps the data too (``keep_state_and_data``).
+    """
+
+    __slots__ = ("actions", "data")
+
+    def __init__(self, data: Any = _KEEP, actions: Sequence[Any] = ()) -> None:
+        self.data = data
+        self.actions = actions
+
+    def __repr__(self) -> str:
+        return f"KeepState({self.data!r}, {list(self.actions)!r})"
+
+
+class RepeatState(KeepState):
+    """Like :class:`KeepState`, but run the state enter call again and retry postponed
+    events, as if the state had changed; like ``repeat_state``."""
+
+    __slots__ = ()
+
+
+class StateMachine(Actor):
+    """Base class of state machines; see the module docs.
+
+    Attributes:
+        state_enter: when True, ``handle_event("enter", old_state, state, data)`` runs
+            on every state change and once after ``init`` (like ``state_enter``
+            callback mode).
+    """
+
+    state_enter: bool = False
+    _sm_state: Any = None
+    _sm_data: Any = None
+
+    async def init(self, *args: Any, **kwargs: Any) -> Any:
+        """Return ``(state, data)`` or ``(state, data, actions)``."""
+        raise NotImplementedError(f"{type(self).__name__} must implement init() -> (state, data)")
+
+    async def handle_event(self, event_type: Any, content: Any, state: Any, data: Any) -> Any:
+        """Handle one event; return what happens next (see the module docs)."""
+        raise NotImplementedError(
+            f"{type(self).__name__} got event {event_type!r} {content!r} in state {state!r} "
+            "but does not implement handle_event(event_type, content, state, data)"
+        )
+
+    async def run(self, state: Any) -> Any:
+        """Not used: the state machine loop dispatches events to ``handle_event``."""
+        raise NotImplementedError
+
+    # -------------------------------------------------------------------- loop
+
+    def _check_init(self, result: Any) -> Any:
+        if not (isinstance(result, tuple) and len(result) in (2, 3)):
+            raise TypeError(
+                f"{type(self).__name__}.init() returned {result!r}; it must return "
+                "(state, data) or (state, data, actions)"
+            )
+        return result
+
+    async def _serve(self, init_result: Any) -> None:
+        self._queue: deque[tuple[Any, Any]] = deque()  # internal events, then postponed
+        self._postponed: list[tuple[Any, Any]] = []
+        self._timers: dict[Any, tuple[TimerRef, int]] = {}
+        self._timer_seq = 0
+        self._sm_state = init_result[0]
+        self._sm_data = init_result[1]
+        self._state = (self._sm_state, self._sm_data)
+        actions = init_result[2] if len(init_result) == 3 else ()
+        if self.state_enter:
+            await self._enter(self._sm_state, self._sm_state)
+        self._apply_actions(actions, None)
+        mbox = self._mbox
+        while True:
+            if self._queue:
+                event_type, content = self._queue.popleft()
+            else:
+                event = self._translate(await mbox.get())
+                if event is None:
+                    continue
+                event_type, content = event
+            if event_type != "timeout" and "timeout" in self._timers:
+                self._cancel("timeout")  # any event cancels the event timeout
+            await self._handle(event_type, content)
+
+    def _translate(self, msg: Any) -> tuple[Any, Any] | None:
+        if type(msg) is tuple:
+            n = len(msg)
+            if n == 3 and msg[0] == CALL_TAG:
+                return ("call", msg[1]), msg[2]
+            if n == 2 and msg[0] == CAST_TAG:
+                return "cast", msg[1]
+            if n == 4 and msg[0] == _TIMEOUT_TAG:
+                _, key, seq, content = msg
+                current = self._timers.get(key)
+                if current is None or current[1] != seq:
+                    return None  # a timeout that was cancelled or reset after it fired
+                del self._timers[key]
+                return ("timeout", key[1]) if type(key) is tuple else key, content
+            if n == 3 and msg[0] == "EXIT" and self.trap_exit and msg[1] == self._parent:
+                raise _Exit(msg[2])
+        return "info", msg
+
+    async def _handle(self, event_type: Any, content: Any) -> None:
+        state = self._sm_state
+        res = await _maybe_await(self.handle_event(event_type, content, state, self._sm_data))
+        from_ = event_type[1] if type(event_type) is tuple and event_type[0] == "call" else None
+        if type(res) is tuple and len(res) in (2, 3):
+            res = NextState(*res)
+        if isinstance(res, Stop):
+            if res.reply is not _NO_REPLY and from_ is not None:
+                from_.reply(res.reply)
+            if res.state is not _KEEP:
+                self._sm_data = res.state
+                self._state = (self._sm_state, self._sm_data)
+            raise _Exit(res.reason)
+        if isinstance(res, NextState):
+            new_state, actions = res.state, res.actions
+            self._sm_data = res.data
+        elif isinstance(res, KeepState):
+            new_state, actions = state, res.actions
+            if res.data is not _KEEP:
+                self._sm_data = res.data
+        else:
+            raise TypeError(
+                f"{type(self).__name__}.handle_event({event_type!r}, {content!r}, {state!r}, "
+                f"...) returned {res!r}; return (state, data[, actions]), NextState, "
+                "KeepState, RepeatState or Stop"
+            )
+        postpone = self._apply_actions(actions, (event_type, content))
+        if postpone:
+            self._postponed.append((event_type, content))
+        changed = new_state != state
+        self._sm_state = new_state
+        self._state = (new_state, self._sm_data)
+        if changed or isinstance(res, RepeatState):
+            if self._postponed:  # retried first, in arrival order
+                self._queue.extendleft(reversed(self._postponed))
+                self._postponed = []
+            if changed and "state_timeout" in self._timers:
+                self._cancel("state_timeout")
+            if self.state_enter:
+                await self._enter(state, new_state)
+
+    async def _enter(self, old_state: Any, state: Any) -> None:
+        res = await _maybe_await(self.handle_event("enter", old_state, state, self._sm_data))
+        if isinstance(res, Stop):
+            if res.state is not _KEEP:
+                self._sm_data = res.state
+            raise _Exit(res.reason)
+        if type(res) is tuple and len(res) in (2, 3):
+            res = NextState(*res)
+        if isinstance(res, NextState) and res.state != state:
+            raise TypeError(
+                f"{type(self).__name__}: a state enter call must not change the state "
+                f"(returned {res!r} in state {state!r}); use KeepState"
+            )
+        if isinstance(res, NextState | KeepState):
+            if res.data is not _KEEP:
+                self._sm_data = res.data
+            self._state = (state, self._sm_data)
+            if self._apply_actions(res.actions, None):
+                raise TypeError(
+                    f"{type(self).__name__}: 'postpone' is not allowed in an enter call"
+                )
+            return
+        raise TypeError(
+            f"{type(self).__name__}.handle_event('enter', ...) returned {res!r}; return "
+            "KeepState(...) or Stop(...)"
+        )
+
+    def _apply_actions(self, actions: Sequence[Any], event: tuple[Any, Any] | None) -> bool:
+        """Run actions in order; True if the event is to be postponed."""
+        postpone = False
+        inserted: list[tuple[Any, Any]] = []
+        for action in actions:
+            if action == "postpone":
+                if event is None:
+                    raise TypeError("'postpone' is only allowed while handling an event")
+                postpone = True
+                continue
+            if type(action) is not tuple or not action:
+                raise TypeError(f"{type(self).__name__}: unknown action {action!r}")
+            kind = action[0]
+            if kind == "reply" and len(action) == 3:
+                frm = action[1]
+                if not isinstance(frm, From):
+                    raise TypeError(f"reply action needs the caller's From, got {frm!r}")
+                frm.reply(action[2])
+            elif kind == "next_event" and len(action) == 3:
+                inserted.append((action[1], action[2]))
+            elif len(action) == 3 and (
+                kind in ("state_timeout", "timeout")
+                or (type(kind) is tuple and len(kind) == 2 and kind[0] == "timeout")
+            ):
+                self._set_timer(kind, action[1], action[2])
+            else:
+                raise TypeError(
+                    f"{type(self).__name__}: unknown action {action!r}; see StateMachine docs"
+                )
+        if inserted:  # next_event: before queued and postponed events, in action order
+            self._queue.extendleft(reversed(inserted))
+        return postpone
+
+    def _set_timer(self, key: Any, seconds: float | None, content: Any) -> None:
+        self._cancel(key)
+        if seconds is None:
+            return
+        self._timer_seq += 1
+        seq = self._timer_seq
+        ref = send_after(self.pid, (_TIMEOUT_TAG, key, seq, content), seconds)
+        self._timers[key] = (ref, seq)
+
+    def _cancel(self, key: Any) -> None:
+        entry = self._timers.pop(key, None)
+        if entry is not None:
+            cancel_timer(entry[0])
+
+    @property
+    def current_state(self) -> Any:
+        """The machine's current state (for introspection and tests)."""
+        return self._sm_state
