@@ -555,21 +555,27 @@ async def start_process(
         parent._links.add(proc.pid)
         proc._links.add(parent.pid)
     if name is not None:
-        via = resolve_via(name)
-        if via is not None:
-            registered = via[0].register_name(via[1], proc.pid)
-            holder_pid = None if registered else via[0].whereis_name(via[1])
-        else:
-            registered = register(name, proc.pid)
-            holder_proc = _names.get(name)
-            holder_pid = None if registered or holder_proc is None else holder_proc.pid
+        try:
+            via = resolve_via(name)
+            if via is not None:
+                registered = via[0].register_name(via[1], proc.pid)
+                holder_pid = None if registered else via[0].whereis_name(via[1])
+            else:
+                registered = register(name, proc.pid)
+                holder_proc = _names.get(name)
+                holder_pid = None if registered or holder_proc is None else holder_proc.pid
+        except BaseException:  # a bad name or registry: leave no half-started process
+            registered = False
+            raise
+        finally:
+            if not registered:
+                proc._status = DEAD
+                _table.pop(proc.pid.id, None)
+                if owner is not None:
+                    owner._owned.pop(proc, None)
+                if parent is not None:
+                    parent._links.discard(proc.pid)
         if not registered:
-            proc._status = DEAD
-            _table.pop(proc.pid.id, None)
-            if owner is not None:
-                owner._owned.pop(proc, None)
-            if parent is not None:
-                parent._links.discard(proc.pid)
             raise StartError(
                 f"cannot start {type(proc).__name__} as {name!r}: the name is already "
                 f"registered to {holder_pid!r} (stop that process, or pick another name)",
