@@ -3,7 +3,7 @@
 Layering (a lower layer never imports a higher one)::
 
     _exceptions  <-  _core (ids, pattern, mailbox, backend, process, names)
-                 <-  _actor  <-  _genserver  <-  _task, _supervisor
+                 <-  _actor  <-  _genserver  <-  _task, _supervisor, _registry
                  <-  sync (thread API)
 
 This module only re-exports the public names.
@@ -67,6 +67,7 @@ from ._introspection import get_state as get_state
 from ._introspection import process_info as process_info
 from ._introspection import replace_state as replace_state
 from ._introspection import supervision_tree as supervision_tree
+from ._registry import Registry as Registry
 from ._statem import KeepState as KeepState
 from ._statem import NextState as NextState
 from ._statem import RepeatState as RepeatState
@@ -115,6 +116,7 @@ __all__ = [
     "OTPError",
     "ReceiveTimeout",
     "Ref",
+    "Registry",
     "RepeatState",
     "Reply",
     "RestartStrategy",

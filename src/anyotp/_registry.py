@@ -1,0 +1,620 @@
+"""Registry: a process-owned table of processes by key, like Elixir's ``Registry``.
+
+What it is
+    A :class:`Registry` is a process that owns a key/value table.  A process
+    *registers itself* under a key with a value; its entries vanish when it exits,
+    for whatever reason (a crash, a normal exit, a kill).  With ``keys="unique"`` a
+    key names at most one process (process naming); with ``keys="duplicate"`` many
+    processes share a key (pub/sub, dispatch to a group).
+
+Example::
+
+    class Worker(GenServer):
+        async def init(self, registry):
+            Registry.register(registry, "worker1", {"role": "parser"})
+
+    async with anyio.create_task_group() as tg:
+        await Registry.start(keys="unique", task_group=tg, name="MyRegistry")
+        pid = await Worker.start("MyRegistry", task_group=tg)
+        assert Registry.lookup("MyRegistry", "worker1") == [(pid, {"role": "parser"})]
+
+Reads and writes
+    Lookups (``lookup``, ``match``, ``count``, ``keys``, ``dispatch``) read the table
+    directly, without a message to the registry process, like Elixir's ETS-backed
+    reads.  Writes (``register``, ``unregister``) also run in the caller and act on the
+    *calling* process; a lock keeps the table consistent across threads, and no user
+    code (a pattern predicate, a dispatch function) ever runs while it is held.
+
+Cleanup
+    On its first registration the registry installs a monitor on the process; when
+    the process dies the monitor removes its entries, in the same step that sends
+    its ``DOWN`` messages (so a process on the event loop that handles such a
+    ``DOWN`` already sees the entries gone).  When the registry itself exits, for
+    any reason, its table is cleared and its monitors are removed from every
+    registered process.
+
+Via-names
+    A unique registry names processes for ``send``, ``cast``, ``call`` and
+    ``start(name=...)``: ``("via", registry, key)`` or ``Via(registry, key)``, with the
+    registry given as a PID or a registered name (it implements
+    :class:`~anyotp.ViaRegistry`).  A process started with such a name is registered
+    with the value ``None``, atomically with its start.
+
+When not to use it
+    For a handful of global singletons, ``start(name="...")`` (``anyotp.register``) is
+    simpler.  A registry is for many dynamic names (one per user, per room, per
+    connection) and for groups of processes under a topic.
+
+Differences from Elixir
+    The registry monitors registered processes but does not link to them: a registry
+    that dies clears its table but does not take its registrants down.  There are no
+    partitions (one lock, reads are cheap), no ``meta``, and no ``select`` (use
+    :meth:`Registry.match` with an anyotp pattern).
+"""
+
+from __future__ import annotations
+
+import operator
+import threading
+from collections.abc import Callable
+from typing import Any, Final
+
+from ._core._ids import PID
+from ._core._pattern import compile_pattern
+from ._core._process import DEAD, Process, _current, _maybe_await, resolve
+from ._exceptions import NoProcess, NotInProcess
+from ._genserver import GenServer
+
+__all__ = ["Registry"]
+
+#: The two kinds of registry, as Elixir's ``keys:`` option.
+KINDS: Final = ("unique", "duplicate")
+
+
+def _check_keys(keys: Any) -> str:
+    if type(keys) is str and keys in KINDS:
+        return keys
+    raise ValueError(
+        f"Registry keys must be 'unique' or 'duplicate', got {keys!r}: start it with "
+        "Registry.start(keys='unique', task_group=tg) (one process per key) or "
+        "keys='duplicate' (many processes per key, e.g. pub/sub)"
+    )
+
+
+class _Watch:
+    """Installed in a registered process's monitors: drops its entries when it dies.
+
+    Called from the dying process's ``_die``, possibly on another thread.
+    """
+
+    __slots__ = ("registry",)
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+
+    def down(self, pid: PID, reason: Any) -> None:
+        self.registry._drop_pid(pid)
+
+
+class _Closer:
+    """Installed in the registry's own monitors: clears the table when it dies."""
+
+    __slots__ = ("registry",)
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+
+    def down(self, pid: PID, reason: Any) -> None:
+        self.registry._close()
+
+
+def _registry(registry: Any, what: str) -> Registry:
+    """The live :class:`Registry` named by ``registry`` (a PID, a name, the object)."""
+    if isinstance(registry, Registry):
+        reg = registry
+    else:
+        proc = resolve(registry)
+        if proc is None:
+            raise NoProcess(
+                f"{what}: the registry {registry!r} is not alive (start it first with "
+                "Registry.start(keys=..., task_group=tg, name=...))",
+                registry,
+            )
+        if not isinstance(proc, Registry):
+            raise TypeError(
+                f"{what}: {registry!r} is a {type(proc).__name__}, not a Registry "
+                "(pass the PID or name of a process started with Registry.start)"
+            )
+        reg = proc
+    if reg._kind is None or reg._closed:
+        state = "still starting" if reg._kind is None else "not alive"
+        raise NoProcess(f"{what}: the registry {registry!r} is {state}", registry)
+    return reg
+
+
+class Registry(GenServer):
+    """A process-owned table of processes by key; see the module docs.
+
+    Start it with ``await Registry.start(keys="unique" | "duplicate", task_group=tg,
+    name=...)`` (or as a supervisor child: ``ChildSpec("reg", Registry,
+    kwargs={"keys": "unique"})``).  Use it through the static functions below, which
+    take the registry as a PID, a registered name, or the Registry object, and
+    never message the registry process.
+    """
+
+    #: ``"unique"`` or ``"duplicate"`` once ``init`` ran; None before.
+    _kind: str | None = None
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self._closed = False
+        # key -> {pid: [value, ...]}: one pid with one value for unique keys
+        self._entries: dict[Any, dict[PID, list[Any]]] = {}
+        # pid -> its keys, in registration order (a dict used as an ordered set)
+        self._by_pid: dict[PID, dict[Any, None]] = {}
+        # pid -> (its process, the monitor we installed in it)
+        self._watches: dict[PID, tuple[Process, _Watch]] = {}
+        self._count = 0
+
+    # ------------------------------------------------------------------ starting
+
+    @classmethod
+    async def start(
+        cls,
+        *args: Any,
+        keys: str | None = None,
+        task_group: Any = None,
+        name: Any = None,
+        **kwargs: Any,
+    ) -> PID:
+        """Start a registry in ``task_group``; like ``Registry.start_link/1``.
+
+        Args:
+            keys: ``"unique"`` (a key names at most one process) or ``"duplicate"``
+                (a key lists any number of processes).
+            task_group: an anyio ``TaskGroup``, or ``self.children`` of an actor.
+            name: register the registry under this name (a str, or a via-name).
+
+        Returns:
+            The registry's PID.
+
+        Raises:
+            ValueError: ``keys`` is missing or not ``"unique"``/``"duplicate"``.
+            StartError: ``name`` is already taken.
+        """
+        _check_keys(keys)
+        return await super().start(*args, keys=keys, task_group=task_group, name=name, **kwargs)
+
+    @classmethod
+    async def start_link(
+        cls,
+        *args: Any,
+        keys: str | None = None,
+        task_group: Any = None,
+        name: Any = None,
+        **kwargs: Any,
+    ) -> PID:
+        """Like :meth:`start`, and link the registry to the calling process.
+
+        Raises:
+            ValueError: ``keys`` is missing or not ``"unique"``/``"duplicate"``.
+            NotInProcess: called outside a process.
+            StartError: ``name`` is already taken.
+        """
+        _check_keys(keys)
+        return await super().start_link(
+            *args, keys=keys, task_group=task_group, name=name, **kwargs
+        )
+
+    async def init(self, keys: str | None = None) -> None:
+        """Set the kind of keys; ``Registry.start`` passes ``keys``.
+
+        Raises:
+            ValueError: ``keys`` is not ``"unique"`` or ``"duplicate"`` (``start``
+                then raises ``StartError`` chained from it).
+        """
+        kind = _check_keys(keys)
+        closer = _Closer(self)
+        self._monitors[closer] = closer  # runs in _die, on every exit (kill included)
+        self._kind = kind
+
+    @property
+    def kind(self) -> str | None:
+        """``"unique"`` or ``"duplicate"``; None until the registry has started."""
+        return self._kind
+
+    # ------------------------------------------------------------ the table
+
+    def _insert(self, proc: Process, key: Any, value: Any, fn: str) -> bool:
+        """Add ``(pid, value)`` under ``key``; ``fn`` names the API function for errors
+        (the message is only formatted on failure: this is the register path)."""
+        pid = proc.pid
+        what = f"{fn}(..., {key!r}, ...)"
+        try:
+            hash(key)  # an unhashable key fails here, before the table is touched
+        except TypeError:
+            raise TypeError(
+                f"{what}: the key must be hashable, got {type(key).__name__} {key!r} "
+                "(use a tuple instead of a list)"
+            ) from None
+        with self._lock:
+            if self._closed:
+                raise NoProcess(f"{what}: the registry {self._pid!r} is not alive", self._pid)
+            if proc._status is DEAD:
+                raise NoProcess(f"{what}: the process {pid!r} is not alive", pid)
+            by_key = self._entries.get(key)
+            if by_key is None:
+                by_key = self._entries[key] = {}
+            elif self._kind == "unique" and by_key:
+                return False
+            values = by_key.get(pid)
+            if values is None:
+                by_key[pid] = [value]
+            else:
+                values.append(value)
+            keys = self._by_pid.get(pid)
+            if keys is None:
+                keys = self._by_pid[pid] = {}
+            keys[key] = None
+            self._count += 1
+            if pid not in self._watches:
+                watch = _Watch(self)
+                self._watches[pid] = (proc, watch)
+                proc._monitors[watch] = watch
+        if proc._status is DEAD:  # died while we installed the monitor: undo
+            self._drop_pid(pid)
+        return True
+
+    def _remove(self, pid: PID, key: Any, matcher: Callable[[Any], Any] | None = None) -> int:
+        """Remove ``pid``'s entries under ``key`` (only those whose value ``matcher``
+        matches, if given); returns how many were removed."""
+        while True:
+            drop: list[bool] | None = None
+            snap: list[Any] = []
+            if matcher is not None:
+                # Match outside the lock (a pattern may call user predicates).
+                with self._lock:
+                    by_key = self._entries.get(key)
+                    values = None if by_key is None else by_key.get(pid)
+                    if values is None:
+                        return 0
+                    snap = list(values)
+                drop = [matcher(v) is not None for v in snap]
+                if not any(drop):
+                    return 0
+            unwatch: tuple[Process, _Watch] | None = None
+            with self._lock:
+                by_key = self._entries.get(key)
+                values = None if by_key is None else by_key.get(pid)
+                if by_key is None or values is None:
+                    return 0
+                if drop is None:
+                    kept = []
+                elif len(values) == len(snap) and all(map(operator.is_, values, snap)):
+                    kept = [v for v, d in zip(snap, drop, strict=True) if not d]
+                else:  # changed while we matched (only by a death or a close): again
+                    continue
+                removed = len(values) - len(kept)
+                if kept:
+                    by_key[pid] = kept
+                else:
+                    del by_key[pid]
+                    if not by_key:
+                        del self._entries[key]
+                    keys = self._by_pid[pid]
+                    del keys[key]
+                    if not keys:
+                        del self._by_pid[pid]
+                        unwatch = self._watches.pop(pid, None)
+                self._count -= removed
+            if unwatch is not None:
+                unwatch[0]._monitors.pop(unwatch[1], None)
+            return removed
+
+    def _drop_pid(self, pid: PID) -> None:
+        """Remove every entry of ``pid`` (it died).  Any thread."""
+        with self._lock:
+            keys = self._by_pid.pop(pid, None)
+            unwatch = self._watches.pop(pid, None)
+            if keys is not None:
+                entries = self._entries
+                for key in keys:
+                    by_key = entries[key]
+                    self._count -= len(by_key.pop(pid))
+                    if not by_key:
+                        del entries[key]
+        if unwatch is not None:
+            unwatch[0]._monitors.pop(unwatch[1], None)
+
+    def _close(self) -> None:
+        """The registry died: clear the table and remove our monitors.  Any thread."""
+        with self._lock:
+            self._closed = True
+            watches = list(self._watches.values())
+            self._watches.clear()
+            self._entries.clear()
+            self._by_pid.clear()
+            self._count = 0
+        for proc, watch in watches:
+            proc._monitors.pop(watch, None)
+
+    def _snapshot(self, key: Any) -> list[tuple[PID, Any]]:
+        with self._lock:
+            by_key = self._entries.get(key)
+            if by_key is None:
+                return []
+            return [(pid, v) for pid, values in by_key.items() for v in values]
+
+    # ------------------------------------------------------------ ViaRegistry
+
+    def _not_unique(self, what: str) -> ValueError:
+        return ValueError(
+            f"{what}: via-names need a unique registry, but {self._pid!r} has "
+            f"{self._kind!r} keys (start one with Registry.start(keys='unique', ...))"
+        )
+
+    def whereis_name(self, key: Any) -> PID | None:
+        """The PID registered under ``key``, or None; like ``Registry.whereis_name/1``.
+
+        Raises:
+            ValueError: this is a duplicate registry (via-names need unique keys).
+        """
+        if self._kind != "unique":  # checked first: send() to a via-name comes here
+            raise self._not_unique(f"whereis_name({key!r})")
+        with self._lock:
+            by_key = self._entries.get(key)
+            if not by_key:
+                return None
+            return next(iter(by_key))
+
+    def register_name(self, key: Any, pid: PID) -> bool:
+        """Register ``pid`` (any process, not only the caller) under ``key`` with the
+        value None; like ``Registry.register_name/2``.  ``start(name=via)`` uses it.
+
+        Returns:
+            True if registered, False if ``key`` is taken.
+
+        Raises:
+            ValueError: this is a duplicate registry.
+            NoProcess: ``pid`` or the registry is not alive.
+        """
+        if self._kind != "unique":
+            raise self._not_unique(f"register_name({key!r}, {pid!r})")
+        proc = pid._proc
+        if proc is None:
+            raise NoProcess(f"register_name({key!r}, {pid!r}): the process is not alive", pid)
+        return self._insert(proc, key, None, "register_name")
+
+    def unregister_name(self, key: Any) -> None:
+        """Remove ``key``, whichever process holds it; like ``Registry.unregister_name/1``.
+
+        Raises:
+            ValueError: this is a duplicate registry.
+        """
+        if self._kind != "unique":
+            raise self._not_unique(f"unregister_name({key!r})")
+        pid = self.whereis_name(key)
+        if pid is not None:
+            self._remove(pid, key)
+
+    # ------------------------------------------------------------ the API
+
+    @staticmethod
+    def register(registry: PID | str | Registry, key: Any, value: Any = None) -> bool:
+        """Register the calling process under ``key`` with ``value``; like ``Registry.register/3``.
+
+        The entry is removed when the calling process exits (or calls
+        :meth:`unregister`).  In a duplicate registry a process may register the same
+        key more than once; each registration is a separate entry.
+
+        Args:
+            registry: the registry's PID or registered name, or the Registry object.
+            key: any hashable value.
+            value: any value, returned by :meth:`lookup` with the PID.
+
+        Returns:
+            True if registered; False if the registry is unique and ``key`` is taken,
+            by another process or by the caller itself (Elixir's
+            ``{:error, {:already_registered, pid}}``; see who with :meth:`lookup`).
+
+        Raises:
+            NotInProcess: called outside a process.
+            NoProcess: the registry is not alive.
+            TypeError: ``key`` is unhashable, or ``registry`` is not a Registry.
+        """
+        me = _current.get()
+        if me is None:
+            raise NotInProcess(
+                f"Registry.register({registry!r}, {key!r}, ...) registers the calling "
+                "process: call it from inside a process (init, a handler, run)"
+            )
+        reg = _registry(registry, "Registry.register()")
+        return reg._insert(me, key, value, "Registry.register")
+
+    @staticmethod
+    def unregister(registry: PID | str | Registry, key: Any) -> None:
+        """Remove the calling process's entries under ``key``; like ``Registry.unregister/2``.
+
+        Does nothing if the caller has none.
+
+        Raises:
+            NotInProcess: called outside a process.
+            NoProcess: the registry is not alive.
+        """
+        me = _current.get()
+        if me is None:
+            raise NotInProcess(
+                f"Registry.unregister({registry!r}, {key!r}) acts on the calling process: "
+                "call it from inside a process"
+            )
+        _registry(registry, "Registry.unregister()")._remove(me.pid, key)
+
+    @staticmethod
+    def unregister_match(registry: PID | str | Registry, key: Any, pattern: Any) -> int:
+        """Remove the calling process's entries under ``key`` whose value matches
+        ``pattern`` (an anyotp pattern); like ``Registry.unregister_match/3``.
+
+        Returns:
+            How many entries were removed.
+
+        Raises:
+            NotInProcess: called outside a process.
+            NoProcess: the registry is not alive.
+            InvalidPattern: ``pattern`` contains a dict or set literal.
+        """
+        me = _current.get()
+        if me is None:
+            raise NotInProcess(
+                f"Registry.unregister_match({registry!r}, {key!r}, ...) acts on the calling "
+                "process: call it from inside a process"
+            )
+        reg = _registry(registry, "Registry.unregister_match()")
+        return reg._remove(me.pid, key, compile_pattern(pattern))
+
+    @staticmethod
+    def lookup(registry: PID | str | Registry, key: Any) -> list[tuple[PID, Any]]:
+        """The ``(pid, value)`` entries under ``key``; like ``Registry.lookup/2``.
+
+        Reads the table directly (no message to the registry).  A unique registry
+        returns at most one entry.
+
+        Returns:
+            A new list (empty if nobody is registered under ``key``).
+
+        Raises:
+            NoProcess: the registry is not alive.
+        """
+        return _registry(registry, "Registry.lookup()")._snapshot(key)
+
+    @staticmethod
+    def match(registry: PID | str | Registry, key: Any, pattern: Any) -> list[tuple[PID, Any]]:
+        """The entries under ``key`` whose value matches ``pattern``; like ``Registry.match/3``.
+
+        ``pattern`` is an anyotp pattern (see :func:`~anyotp.match`): a literal, a
+        type, a tuple of patterns, ``ANY``/``_``, or a predicate.
+
+        Raises:
+            NoProcess: the registry is not alive.
+            InvalidPattern: ``pattern`` contains a dict or set literal.
+        """
+        matcher = compile_pattern(pattern)
+        entries = _registry(registry, "Registry.match()")._snapshot(key)
+        return [e for e in entries if matcher(e[1]) is not None]
+
+    @staticmethod
+    def count(registry: PID | str | Registry) -> int:
+        """How many entries the registry holds, all keys together; like ``Registry.count/1``.
+
+        Raises:
+            NoProcess: the registry is not alive.
+        """
+        return _registry(registry, "Registry.count()")._count
+
+    @staticmethod
+    def count_match(registry: PID | str | Registry, key: Any, pattern: Any) -> int:
+        """How many entries under ``key`` have a value matching ``pattern``; like
+        ``Registry.count_match/3``.
+
+        Raises:
+            NoProcess: the registry is not alive.
+            InvalidPattern: ``pattern`` contains a dict or set literal.
+        """
+        matcher = compile_pattern(pattern)
+        entries = _registry(registry, "Registry.count_match()")._snapshot(key)
+        return sum(1 for e in entries if matcher(e[1]) is not None)
+
+    @staticmethod
+    def keys(registry: PID | str | Registry, pid: PID) -> list[Any]:
+        """The keys ``pid`` is registered under, in registration order; like
+        ``Registry.keys/2``.  A key registered twice (duplicate registry) appears twice.
+
+        Raises:
+            NoProcess: the registry is not alive.
+        """
+        reg = _registry(registry, "Registry.keys()")
+        with reg._lock:
+            keys = reg._by_pid.get(pid)
+            if keys is None:
+                return []
+            entries = reg._entries
+            return [k for k in keys for _ in entries[k][pid]]
+
+    @staticmethod
+    def values(registry: PID | str | Registry, key: Any, pid: PID) -> list[Any]:
+        """The values ``pid`` registered under ``key``; like ``Registry.values/3``.
+
+        Raises:
+            NoProcess: the registry is not alive.
+        """
+        return [v for p, v in Registry.lookup(registry, key) if p == pid]
+
+    @staticmethod
+    def update_value(
+        registry: PID | str | Registry, key: Any, fn: Callable[[Any], Any]
+    ) -> tuple[Any, Any] | None:
+        """Replace the calling process's value under ``key`` (unique registries) with
+        ``fn(old)``; like ``Registry.update_value/3``.
+
+        ``fn`` runs in the caller, outside the table lock.
+
+        Returns:
+            ``(new, old)``, or None if the caller is not registered under ``key``
+            (Elixir's ``:error``).
+
+        Raises:
+            NotInProcess: called outside a process.
+            NoProcess: the registry is not alive.
+            ValueError: the registry has duplicate keys.
+        """
+        me = _current.get()
+        if me is None:
+            raise NotInProcess(
+                f"Registry.update_value({registry!r}, {key!r}, ...) acts on the calling "
+                "process: call it from inside a process"
+            )
+        reg = _registry(registry, "Registry.update_value()")
+        if reg._kind != "unique":
+            raise ValueError(
+                f"Registry.update_value({registry!r}, {key!r}, ...) needs a unique registry"
+            )
+        pid = me.pid
+        with reg._lock:
+            by_key = reg._entries.get(key)
+            values = None if by_key is None else by_key.get(pid)
+            if values is None:
+                return None
+            old = values[0]
+        new = fn(old)
+        with reg._lock:  # only the caller can change its own entry; it may be gone
+            by_key = reg._entries.get(key)
+            values = None if by_key is None else by_key.get(pid)
+            if values is None:
+                return None
+            values[0] = new
+        return new, old
+
+    @staticmethod
+    async def dispatch(
+        registry: PID | str | Registry, key: Any, fn: Callable[[list[tuple[PID, Any]]], Any]
+    ) -> None:
+        """Call ``fn(entries)`` with the ``(pid, value)`` entries under ``key``; like
+        ``Registry.dispatch/3``.
+
+        ``fn`` may be sync or async; it runs in the caller, once, and is not called
+        when there are no entries.  An exception from ``fn`` propagates to the caller.
+        Typical use, publishing to a topic of a duplicate registry::
+
+            await Registry.dispatch(reg, "news", lambda entries: [
+                send(pid, ("news", item)) for pid, _ in entries
+            ])
+
+        Raises:
+            NoProcess: the registry is not alive.
+        """
+        entries = _registry(registry, "Registry.dispatch()")._snapshot(key)
+        if entries:
+            await _maybe_await(fn(entries))
+
+    def __repr__(self) -> str:
+        return f"<Registry {self._pid!r} {self._kind} {self._status.name.lower()}>"
