@@ -227,22 +227,23 @@ class Registry(GenServer):
     # ------------------------------------------------------------ the table
 
     def _insert(self, proc: Process, key: Any, value: Any, fn: str) -> bool:
-        """Add ``(pid, value)`` under ``key``; ``fn`` names the API function for errors
-        (the message is only formatted on failure: this is the register path)."""
+        """Add ``(pid, value)`` under ``key``; ``fn`` names the API function in errors
+        (formatted only on failure: this is the register path)."""
         pid = proc.pid
-        what = f"{fn}(..., {key!r}, ...)"
         try:
             hash(key)  # an unhashable key fails here, before the table is touched
         except TypeError:
             raise TypeError(
-                f"{what}: the key must be hashable, got {type(key).__name__} {key!r} "
-                "(use a tuple instead of a list)"
+                f"{fn}(..., {key!r}, ...): the key must be hashable, got "
+                f"{type(key).__name__} {key!r} (use a tuple instead of a list)"
             ) from None
         with self._lock:
             if self._closed:
-                raise NoProcess(f"{what}: the registry {self._pid!r} is not alive", self._pid)
+                raise NoProcess(
+                    f"{fn}(..., {key!r}, ...): the registry {self._pid!r} is not alive", self._pid
+                )
             if proc._status is DEAD:
-                raise NoProcess(f"{what}: the process {pid!r} is not alive", pid)
+                raise NoProcess(f"{fn}(..., {key!r}, ...): the process {pid!r} is not alive", pid)
             by_key = self._entries.get(key)
             if by_key is None:
                 by_key = self._entries[key] = {}

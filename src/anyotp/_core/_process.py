@@ -332,6 +332,8 @@ class Process:
                 await self._stop_owned()
                 if not (type(reason) is str and reason == "killed"):
                     reason = await self._cleanup(reason)
+            if cleanup.cancel_called:  # killed while stopping children or in terminate
+                reason = "killed"
             self._die(reason)
             if init_failed is not None:
                 # Only now: when start() raises, the children init started are stopped
@@ -394,6 +396,11 @@ class Process:
                     type(child).__name__,
                     timeout,
                 )
+                # A waiter that timed out is spent (on asyncio it keeps TIMEOUT): wait
+                # on a fresh one, or the kill would not be waited for.
+                w = watch.waiter = self._loop.new_waiter()
+                if child._status is DEAD:
+                    return child.exit_reason
                 child._signal_exit(me, "kill")
                 got = await w.wait(None)
             return got
