@@ -243,3 +243,13 @@ class TestStop:
                 await call(pid, "x")
             assert isinstance(info.value.reason, TypeError)
             assert "(reply, new_state)" in str(info.value.reason)
+
+
+class TestStartLinkOutsideAProcess:
+    async def test_start_link_outside_a_process_raises_and_leaves_nothing_behind(self) -> None:
+        from anyotp import NotInProcess, processes
+
+        async with anyio.create_task_group() as tg:
+            with pytest.raises(NotInProcess, match="start_link"):
+                await Deferred.start_link(task_group=tg)
+        assert processes() == []

@@ -548,17 +548,17 @@ async def start_process(
         raise NotInProcess("starting a process needs a running event loop (anyio.run(...))")
     if proc._pid is not None:
         raise RuntimeError(f"{proc!r} was already started; start a new instance instead")
+    parent = _current.get()
+    if link and parent is None:  # checked before _setup: a refused start leaves nothing
+        raise NotInProcess("start_link() links to the calling process: call it from one")
     proc._setup(loop)
     proc._tg = task_group
-    parent = _current.get()
     if parent is not None:
         proc._parent = parent._pid
     if owner is not None:
         proc._owner = owner
         owner._owned[proc] = shutdown
-    if link:
-        if parent is None:
-            raise NotInProcess("start_link() links to the calling process: call it from one")
+    if link and parent is not None:
         parent._links.add(proc.pid)
         proc._links.add(parent.pid)
     if name is not None:
