@@ -35,6 +35,8 @@ Matcher = Callable[[Any], "tuple[Any, ...] | None"]
 
 
 class _Any:
+    """The pattern that matches any value and extracts it (``ANY``)."""
+
     __slots__ = ()
 
     def __repr__(self) -> str:
@@ -45,6 +47,8 @@ class _Any:
 
 
 class _Ignore:
+    """The pattern that matches any value and extracts nothing (``IGNORE``, ``_``)."""
+
     __slots__ = ()
 
     def __repr__(self) -> str:

@@ -188,6 +188,7 @@ class From:
         self._waiter.set(value)
 
     def down(self, pid: PID, reason: Any) -> None:
+        """Runtime hook: the server exited before replying; the call fails at once."""
         self._waiter.set(_Down(reason))
 
     def __repr__(self) -> str:
