@@ -515,6 +515,22 @@ class TestExitReasons:
         (record,) = error_records(caplog)
         assert "cleanup failed" in record.getMessage()
 
+    async def test_stop_inside_terminate_exits_with_that_reason_and_disturbs_nothing(
+        self,
+    ) -> None:
+        class StopsInTerminate(Worker):
+            async def terminate(self, reason: Any, state: Any) -> None:
+                self.stop("changed my mind")
+
+        async def body(me: Actor, tg: anyio.abc.TaskGroup) -> Any:
+            recording = _RecordingTaskGroup(tg)
+            pid = await StopsInTerminate.start(task_group=recording)
+            ref = monitor(pid)
+            send(pid, ("stop", "first"))
+            return await down(me, ref), is_alive(pid), pid in processes(), recording.endings
+
+        assert await in_actor(body) == ("changed my mind", False, False, ["returned"])
+
 
 class Hanging(Worker):
     """A Worker whose ``terminate`` never returns."""
@@ -637,6 +653,28 @@ class TestLinks:
         assert reasons[1] is error
         assert sorted(log, key=lambda e: e[0]) == [("crasher", error), ("linked", error)]
         assert len(error_records(caplog)) == 1  # logged by the crasher only
+
+    async def test_messages_sent_before_a_crash_arrive_before_its_EXIT(self) -> None:
+        class SendsThenCrashes(Worker):
+            async def run(self, state: Any) -> Any:
+                target = await self.receive((("go", PID), lambda p: p))
+                for i in range(3):
+                    send(target, ("msg", i))
+                raise Boom("after sending")
+
+        async def body(me: Actor, tg: anyio.abc.TaskGroup) -> Any:
+            me.trap_exit = True
+            pid = await SendsThenCrashes.start(task_group=tg)
+            link(pid)
+            ref = monitor(pid)
+            send(pid, ("go", me.pid))
+            await down(me, ref)
+            return [(m[0], m[1] if m[0] == "msg" else m[2]) for m in await drain(me)]
+
+        got = await in_actor(body)
+        assert got[:3] == [("msg", 0), ("msg", 1), ("msg", 2)]
+        assert [tag for tag, _ in got[3:]] == ["EXIT"]
+        assert isinstance(got[3][1], Boom)
 
     async def test_links_are_bidirectional(self) -> None:
         async def body(me: Actor, tg: anyio.abc.TaskGroup) -> Any:

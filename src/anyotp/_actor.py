@@ -193,6 +193,8 @@ class Actor(Process):
             return reason
         try:
             await _maybe_await(self.terminate(reason, self._state))
+        except _Exit as e:  # stop(r) in terminate: exit with r (Erlang: exit/1 there)
+            return e.reason
         except Exception as e:
             from ._core._process import log
 
