@@ -142,7 +142,7 @@ class ChildSpec:
         """``"supervisor"`` or ``"worker"``."""
         if self.type != "auto":
             return self.type
-        return "supervisor" if issubclass(self.actor_class, Supervisor) else "worker"
+        return "supervisor" if issubclass(self.actor_class, _SupervisorBase) else "worker"
 
     @property
     def shutdown_timeout(self) -> Shutdown:
@@ -174,16 +174,46 @@ class _Child:
 
 
 class _Reject:
-    __slots__ = ("message",)
+    """A supervisor's answer to a bad request: the client raises SupervisorError."""
 
-    def __init__(self, message: str) -> None:
+    __slots__ = ("cause", "message")
+
+    def __init__(self, message: str, cause: BaseException | None = None) -> None:
         self.message = message
+        self.cause = cause  #: chained as the SupervisorError's __cause__
 
 
 _SUP = "$supervisor"
 
 
-class Supervisor(GenServer):
+class _SupervisorBase(GenServer):
+    """What every supervisor shares (Supervisor, DynamicSupervisor): it traps exits,
+    and more than ``max_restarts`` restarts within ``max_seconds`` make it exit with
+    ``"shutdown"`` (:meth:`_note_restart`).  Subclasses create ``_restarts``."""
+
+    max_restarts: int = 3
+    max_seconds: float = 5.0
+    trap_exit = True
+    _restarts: deque[float]
+
+    def _note_restart(self) -> None:
+        now = time.monotonic()
+        window = self._restarts
+        window.append(now)
+        while window and window[0] < now - self.max_seconds:
+            window.popleft()
+        if len(window) > self.max_restarts:
+            log.error(
+                "%s %r reached its restart intensity (%d restarts in %s s); shutting down",
+                type(self).__name__,
+                self._pid,
+                self.max_restarts,
+                self.max_seconds,
+            )
+            self.stop("shutdown")
+
+
+class Supervisor(_SupervisorBase):
     """Base supervisor: set ``strategy`` and override :meth:`child_specs`.
 
     Attributes:
@@ -296,22 +326,6 @@ class Supervisor(GenServer):
             reason,
         )
         await self._restart(child)
-
-    def _note_restart(self) -> None:
-        now = time.monotonic()
-        window = self._restarts
-        window.append(now)
-        while window and window[0] < now - self.max_seconds:
-            window.popleft()
-        if len(window) > self.max_restarts:
-            log.error(
-                "%s %r reached its restart intensity (%d restarts in %s s); shutting down",
-                type(self).__name__,
-                self._pid,
-                self.max_restarts,
-                self.max_seconds,
-            )
-            self.stop("shutdown")
 
     async def _restart(self, failed: _Child) -> None:
         self._note_restart()
