@@ -40,6 +40,7 @@ from ._core._process import processes as processes
 from ._core._process import self_pid as self_pid
 from ._core._process import send as send
 from ._core._process import unlink as unlink
+from ._dynamic_supervisor import DynamicSupervisor as DynamicSupervisor
 from ._exceptions import CallError as CallError
 from ._exceptions import CallExit as CallExit
 from ._exceptions import CallNoProc as CallNoProc
@@ -102,6 +103,7 @@ __all__ = [
     "ChildTasks",
     "Continue",
     "Directive",
+    "DynamicSupervisor",
     "ExitError",
     "From",
     "GenServer",

@@ -1,0 +1,341 @@
+"""DynamicSupervisor: a supervisor whose children are started on demand.
+
+What it is
+    A :class:`~anyotp.Supervisor` knows its children up front (``child_specs()``); a
+    :class:`DynamicSupervisor` starts with none and gets them at run time, one
+    :meth:`DynamicSupervisor.start_child` at a time: one per connection, per job, per
+    user session.  Like Elixir's ``DynamicSupervisor``.
+
+Example::
+
+    async with anyio.create_task_group() as tg:
+        sup = await DynamicSupervisor.start(task_group=tg, max_children=1000)
+        spec = ChildSpec(id="session", actor_class=Session, args=(user,),
+                         restart=RestartType.TEMPORARY)
+        pid = await DynamicSupervisor.start_child(sup, spec)
+        ...
+        await DynamicSupervisor.terminate_child(sup, pid)
+
+Client / server split
+    ``start_child``, ``terminate_child``, ``which_children`` and ``count_children`` are
+    calls to the supervisor, so they are serialised: a child's ``init`` runs before the
+    next request is handled.  Children are linked to the supervisor, which traps exits,
+    and owned by it (shielded from outside cancellation, stopped by it).
+
+Restarts
+    The strategy is always one-for-one: only the child that exited restarts, according
+    to its spec's ``restart`` (``PERMANENT``: always, ``TRANSIENT``: after an abnormal
+    exit, ``TEMPORARY``: never, the child is forgotten).  ``ChildSpec`` defaults to
+    ``PERMANENT``; Elixir's dynamic children are usually ``:temporary`` (a connection
+    that died is not reopened by its supervisor), so say ``restart=TEMPORARY`` when
+    that is what you mean.  A restarted child gets a new PID.  More than
+    ``max_restarts`` restarts within ``max_seconds`` seconds make the supervisor stop
+    every child and exit with ``"shutdown"``, like any supervisor.
+
+Ids
+    A child spec's ``id`` need not be unique here (Elixir ignores it); it is reported by
+    ``which_children``.  Children are addressed by PID.
+
+Exit
+    On exit, children are stopped newest first (reverse start order; a restarted child
+    counts as started when it restarted), each given its spec's ``shutdown`` seconds
+    (reason ``"shutdown"``, ``terminate`` runs) before it is killed.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from typing import Any
+
+from ._core._ids import PID
+from ._core._process import From, Process, Waiter, log, start_process
+from ._core._process import call as _call
+from ._exceptions import StartError, SupervisorError
+from ._supervisor import (
+    _SUP,
+    ChildInfo,
+    ChildSpec,
+    RestartType,
+    _Reject,
+    _SupervisorBase,
+    is_abnormal,
+)
+
+__all__ = ["DynamicSupervisor"]
+
+
+class _Unset(enum.Enum):
+    UNSET = 0
+
+
+_UNSET = _Unset.UNSET
+
+
+class _Dyn:
+    """A running dynamic child: its spec and its process."""
+
+    __slots__ = ("proc", "spec")
+
+    def __init__(self, spec: ChildSpec, proc: Process) -> None:
+        self.spec = spec
+        self.proc = proc
+
+
+async def _request(sup: PID | str, *request: Any, timeout: float | None) -> Any:
+    got = await _call(sup, (_SUP, *request), timeout)
+    if type(got) is _Reject:
+        raise SupervisorError(got.message) from got.cause
+    return got
+
+
+class DynamicSupervisor(_SupervisorBase):
+    """A supervisor that starts children on demand; like Elixir's ``DynamicSupervisor``.
+
+    Use it as is (``await DynamicSupervisor.start(task_group=tg)``) or subclass it to
+    set the class attributes.  ``start``'s keyword arguments ``max_children``,
+    ``max_restarts`` and ``max_seconds`` override them for one instance, like the
+    options of ``DynamicSupervisor.start_link/1``.
+
+    Attributes:
+        max_children: how many children may run at once; None (default) means no
+            limit.  ``start_child`` beyond it raises :class:`~anyotp.SupervisorError`.
+            Restarts do not count as new children.
+        max_restarts: restarts allowed within ``max_seconds`` (default 3).
+        max_seconds: the window for ``max_restarts``, in seconds (default 5.0).
+    """
+
+    max_children: int | None = None
+    max_restarts: int = 3
+    max_seconds: float = 5.0
+
+    _children: dict[PID, _Dyn]
+
+    # ------------------------------------------------------------------ server
+
+    async def _body(self, args: tuple[Any, ...], kwargs: dict[str, Any], ack: Waiter) -> Any:
+        # Set up here, not in init, so that a subclass's init need not call super().
+        self._children = {}
+        self._restarts = deque()
+        await super()._body(args, kwargs, ack)
+
+    async def init(
+        self,
+        *,
+        max_children: int | _Unset | None = _UNSET,
+        max_restarts: int | _Unset = _UNSET,
+        max_seconds: float | _Unset = _UNSET,
+    ) -> Any:
+        """Check the options; a subclass may override it (``super().init()`` optional).
+
+        Args:
+            max_children: overrides the class attribute for this instance.
+            max_restarts: overrides the class attribute for this instance.
+            max_seconds: overrides the class attribute for this instance.
+
+        Raises:
+            SupervisorError: an option is out of range (``start`` raises StartError).
+        """
+        name = type(self).__name__
+        if max_children is not _UNSET:
+            self.max_children = max_children
+        if max_restarts is not _UNSET:
+            self.max_restarts = max_restarts
+        if max_seconds is not _UNSET:
+            self.max_seconds = max_seconds
+        mc = self.max_children
+        if mc is not None and (not isinstance(mc, int) or isinstance(mc, bool) or mc < 0):
+            raise SupervisorError(
+                f"{name}: max_children must be an int >= 0 or None (no limit), got {mc!r}"
+            )
+        mr = self.max_restarts
+        if not isinstance(mr, int) or isinstance(mr, bool) or mr < 0:
+            raise SupervisorError(f"{name}: max_restarts must be an int >= 0, got {mr!r}")
+        ms = self.max_seconds
+        if not isinstance(ms, int | float) or isinstance(ms, bool) or ms <= 0:
+            raise SupervisorError(f"{name}: max_seconds must be seconds > 0, got {ms!r}")
+        return None
+
+    async def _start(self, spec: ChildSpec) -> PID:
+        proc: Process = spec.actor_class()
+        await start_process(
+            proc,
+            spec.args,
+            dict(spec.kwargs),
+            self._tg,
+            owner=self,
+            link=True,
+            shutdown=spec.shutdown_timeout,
+        )
+        # If it already exited, its EXIT is in our mailbox and handle_info sees it.
+        self._children[proc.pid] = _Dyn(spec, proc)
+        return proc.pid
+
+    async def handle_info(self, message: Any, state: Any) -> Any:
+        if type(message) is tuple and len(message) == 3 and message[0] == "EXIT":
+            child = self._children.pop(message[1], None)
+            if child is not None:
+                await self._child_exited(child, message[2])
+            return state
+        return await super().handle_info(message, state)
+
+    async def _child_exited(self, child: _Dyn, reason: Any) -> None:
+        spec = child.spec
+        restart = spec.restart
+        if restart is RestartType.TEMPORARY or (
+            restart is RestartType.TRANSIENT and not is_abnormal(reason)
+        ):
+            return
+        log.info(
+            "%s %r: child %r %r exited with %r; restarting",
+            type(self).__name__,
+            self._pid,
+            spec.id,
+            child.proc._pid,
+            reason,
+        )
+        self._note_restart()  # exits with "shutdown" past the restart intensity
+        while True:
+            try:
+                await self._start(spec)
+                return
+            except StartError as e:
+                log.error("%s: restarting child %r failed: %r", type(self).__name__, spec.id, e)
+                self._note_restart()
+
+    def _describe(self) -> str:
+        return f"{type(self).__name__} {self._pid!r}"
+
+    async def handle_call(self, request: Any, from_: From, state: Any) -> Any:
+        if type(request) is not tuple or not request or request[0] != _SUP:
+            return await super().handle_call(request, from_, state)
+        op = request[1]
+        children = self._children
+        if op == "which_children":
+            rows = [
+                ChildInfo(c.spec.id, pid, c.spec.child_type, c.spec.actor_class)
+                for pid, c in children.items()
+            ]
+            return rows, state
+        if op == "count_children":
+            sups = sum(1 for c in children.values() if c.spec.child_type == "supervisor")
+            counts = {
+                "specs": len(children),
+                "active": len(children),
+                "supervisors": sups,
+                "workers": len(children) - sups,
+            }
+            return counts, state
+        if op == "start_child":
+            spec = request[2]
+            if not isinstance(spec, ChildSpec):
+                return _Reject(f"start_child() takes a ChildSpec, got {spec!r}"), state
+            limit = self.max_children
+            if limit is not None and len(children) >= limit:
+                return _Reject(
+                    f"start_child({spec.id!r}) on {self._describe()} failed: max_children "
+                    f"reached ({len(children)} children running, max_children={limit}); "
+                    "terminate_child() one first, or raise max_children"
+                ), state
+            try:
+                pid = await self._start(spec)
+            except StartError as e:
+                return _Reject(f"start_child({spec.id!r}) on {self._describe()} failed: {e}", e), (
+                    state
+                )
+            return pid, state
+        if op == "terminate_child":
+            pid = request[2]
+            found = children.pop(pid, None) if type(pid) is PID else None
+            if found is None:
+                return _Reject(
+                    f"terminate_child({pid!r}) on {self._describe()} failed: {pid!r} is not a "
+                    "child of it (it may have exited already; which_children() lists them)"
+                ), state
+            self._owned.pop(found.proc, None)
+            await self._shutdown(found.proc, found.spec.shutdown_timeout)
+            return None, state
+        if op in ("restart_child", "delete_child"):
+            return _Reject(
+                f"{op}() is not supported by {self._describe()}: a DynamicSupervisor keeps no "
+                "specs of stopped children (start_child() a new one)"
+            ), state
+        return _Reject(f"unknown supervisor request {op!r} to {self._describe()}"), state
+
+    # -------------------------------------------------------------- client API
+
+    @staticmethod
+    async def start_child(
+        sup: PID | str, spec: ChildSpec, /, *, timeout: float | None = 5.0
+    ) -> PID:
+        """Start a child from ``spec`` under the running supervisor ``sup``.
+
+        Like ``DynamicSupervisor.start_child/2``.  Returns once the child's ``init``
+        returned.  The spec's ``id`` need not be unique.
+
+        Args:
+            sup: the supervisor's PID or registered name.
+            spec: how to start and supervise the child.
+            timeout: seconds to wait for the supervisor's answer (the child's ``init``
+                included); None waits forever.
+
+        Returns:
+            The new child's PID.
+
+        Raises:
+            SupervisorError: ``spec`` is not a ChildSpec, ``max_children`` children are
+                already running, or the child failed to start (its StartError is
+                chained as ``__cause__``).
+            CallError: ``sup`` is not alive (CallNoProc) or did not answer in time
+                (CallTimeout).
+        """
+        if not isinstance(spec, ChildSpec):
+            raise SupervisorError(
+                f"DynamicSupervisor.start_child({sup!r}, {spec!r}): the second argument "
+                "must be a ChildSpec, e.g. ChildSpec(id='worker', actor_class=Worker)"
+            )
+        result: PID = await _request(sup, "start_child", spec, timeout=timeout)
+        return result
+
+    @staticmethod
+    async def terminate_child(sup: PID | str, pid: PID, /, *, timeout: float | None = None) -> None:
+        """Stop the child ``pid`` and forget it (it is not restarted).
+
+        Like ``DynamicSupervisor.terminate_child/2``: the child gets its spec's
+        ``shutdown`` seconds to stop (``terminate`` runs), then it is killed.
+
+        Args:
+            sup: the supervisor's PID or registered name.
+            pid: the child's PID, as returned by :meth:`start_child`.
+            timeout: seconds to wait for the supervisor's answer; None (the default)
+                waits forever, since stopping the child may take its shutdown time.
+
+        Raises:
+            SupervisorError: ``pid`` is not a child of ``sup`` (never was, or exited).
+            CallError: ``sup`` is not alive or did not answer in time.
+        """
+        await _request(sup, "terminate_child", pid, timeout=timeout)
+
+    @staticmethod
+    async def which_children(sup: PID | str, /, *, timeout: float | None = 5.0) -> list[ChildInfo]:
+        """The running children, oldest first; like ``DynamicSupervisor.which_children/1``.
+
+        Each row is ``ChildInfo(id, pid, type, actor_class)``; ``id`` is the spec's id.
+
+        Raises:
+            CallError: ``sup`` is not alive or did not answer within ``timeout`` seconds.
+        """
+        result: list[ChildInfo] = await _request(sup, "which_children", timeout=timeout)
+        return result
+
+    @staticmethod
+    async def count_children(sup: PID | str, /, *, timeout: float | None = 5.0) -> dict[str, int]:
+        """Counts ``specs``, ``active``, ``supervisors`` and ``workers`` (running children).
+
+        Like ``DynamicSupervisor.count_children/1``.
+
+        Raises:
+            CallError: ``sup`` is not alive or did not answer within ``timeout`` seconds.
+        """
+        result: dict[str, int] = await _request(sup, "count_children", timeout=timeout)
+        return result
