@@ -4,6 +4,7 @@ Layering (a lower layer never imports a higher one)::
 
     _exceptions  <-  _core (ids, pattern, mailbox, backend, process, names)
                  <-  _actor  <-  _genserver  <-  _task, _supervisor, _registry
+                 <-  _dynamic_supervisor  <-  _task_supervisor (Elixir's Task API)
                  <-  sync (thread API)
 
 This module only re-exports the public names.
@@ -55,6 +56,7 @@ from ._exceptions import OTPError as OTPError
 from ._exceptions import ReceiveTimeout as ReceiveTimeout
 from ._exceptions import StartError as StartError
 from ._exceptions import SupervisorError as SupervisorError
+from ._exceptions import TaskTimeout as TaskTimeout
 from ._genserver import Continue as Continue
 from ._genserver import Directive as Directive
 from ._genserver import GenServer as GenServer
@@ -80,6 +82,8 @@ from ._supervisor import RestartType as RestartType
 from ._supervisor import Supervisor as Supervisor
 from ._task import Task as Task
 from ._task import TaskHandle as TaskHandle
+from ._task_supervisor import TaskStream as TaskStream
+from ._task_supervisor import TaskSupervisor as TaskSupervisor
 from ._timer import TimerRef as TimerRef
 from ._timer import cancel_timer as cancel_timer
 from ._timer import send_after as send_after
@@ -131,6 +135,9 @@ __all__ = [
     "SupervisorError",
     "Task",
     "TaskHandle",
+    "TaskStream",
+    "TaskSupervisor",
+    "TaskTimeout",
     "TimerRef",
     "TreeNode",
     "Via",

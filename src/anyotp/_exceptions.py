@@ -15,6 +15,7 @@ The hierarchy::
           │    ├── CallNoProc (NoProcess)      the server was dead or unknown when called
           │    └── CallExit                    the server exited before replying
           ├── SupervisorError (ValueError) a bad ``ChildSpec`` or supervisor request
+          ├── TaskTimeout (TimeoutError)   a task's result did not come in time
           └── GenServerError               the synchronous API's error (``anyotp.sync``)
                └── GenServerTimeoutError (TimeoutError)
 
@@ -42,6 +43,7 @@ __all__ = [
     "ReceiveTimeout",
     "StartError",
     "SupervisorError",
+    "TaskTimeout",
 ]
 
 
@@ -143,6 +145,24 @@ class CallExit(CallError):
 
 class SupervisorError(OTPError, ValueError):
     """A supervisor was given a bad child spec or a request about an unknown child."""
+
+
+class TaskTimeout(OTPError, TimeoutError):
+    """A task did not finish in time: ``Task.await_`` or ``Task.async_stream``.
+
+    Like the ``:timeout`` exit of Elixir's ``Task.await/2``.  ``Task.await_`` leaves
+    the task running (stop it with ``Task.shutdown``); ``Task.async_stream`` stops
+    every task it started before raising.
+
+    Attributes:
+        task: the ``TaskHandle`` that was awaited, or the PID of the stream's task.
+        timeout: the timeout in seconds.
+    """
+
+    def __init__(self, message: str, task: Any = None, timeout: float | None = None) -> None:
+        super().__init__(message)
+        self.task = task
+        self.timeout = timeout
 
 
 class GenServerError(OTPError):
