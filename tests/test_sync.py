@@ -47,6 +47,10 @@ def queue_len(server: TypedGenServer[Any, Any, Any]) -> int:
     return -1 if info is None else int(info["message_queue_len"])
 
 
+def server_started(server: TypedGenServer[Any, Any, Any]) -> bool:
+    return server._pid is not None
+
+
 def server_thread_alive(server: TypedGenServer[Any, Any, Any]) -> bool:
     name = f"anyotp.sync {type(server).__name__} {server.pid!r}"
     return any(t.name == name for t in threading.enumerate())
@@ -945,6 +949,20 @@ class TestProcessCore:
         wait_until(lambda: not server_thread_alive(counter), "the abandoned thread ended")
         assert counter.terminated_with == []
 
+    def test_kill_while_stop_waits_makes_stop_return_without_joining_the_stuck_thread(
+        self, counter: Counter, pool: ThreadPoolExecutor
+    ) -> None:
+        counter.cast({"action": "block"})
+        assert counter.entered.wait(WAIT)
+        stopping = pool.submit(counter.stop)
+        wait_until(lambda: queue_len(counter) == 1, "the stop request is queued")
+        exit_process(counter.pid, "kill")
+        assert stopping.result(WAIT) is None
+        assert server_thread_alive(counter)  # still in its handler, abandoned
+        counter.gate.set()
+        wait_until(lambda: not server_thread_alive(counter), "the abandoned thread ended")
+        assert counter.terminated_with == []
+
     def test_kill_of_an_idle_server_ends_its_thread_too(self, counter: Counter) -> None:
         exit_process(counter.pid, "kill")
         assert not is_alive(counter.pid)
@@ -1033,15 +1051,27 @@ class TestAsyncAndSync:
         self,
     ) -> None:
         server = Counter()
-        with pytest.raises(GenServerError, match=r"Counter.start\(\) blocks the calling thread"):
+        with pytest.raises(
+            GenServerError,
+            match=r"Counter.start\(\) blocks the calling thread, and this thread runs an event "
+            r"loop: .* start it in a worker thread .* or let a Supervisor start it",
+        ):
             server.start()
+        assert not server_started(server)
         await anyio.to_thread.run_sync(server.start)
         try:
-            with pytest.raises(GenServerError, match="this thread runs an event loop"):
+            with pytest.raises(
+                GenServerError,
+                match=r"call\(\{'action': 'get'\}\) to Counter <PID 0\.\d+> blocks the calling "
+                r"thread, .* use `await anyotp.call\(pid, request, timeout=...\)`",
+            ):
                 server.call({"action": "get"})
-            with pytest.raises(GenServerError, match=r"use `await anyotp.call\(pid, request"):
+            with pytest.raises(GenServerError, match=r"to Counter <PID 0\.\d+> blocks"):
                 anyotp.sync.call(server.pid, {"action": "get"})
-            with pytest.raises(GenServerError, match=r"Counter.stop\(\) blocks"):
+            with pytest.raises(
+                GenServerError,
+                match=r"Counter.stop\(\) blocks .* `await anyio.to_thread.run_sync\(server.stop\)`",
+            ):
                 server.stop()
             server.cast({"action": "increment"})  # never blocks: fine anywhere
             anyotp.sync.cast(server.pid, {"action": "increment"})

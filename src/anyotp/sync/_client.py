@@ -46,15 +46,18 @@ def event_loop_running() -> bool:
 def require_no_event_loop(what: str, instead: str) -> None:
     """Raise if a blocking sync-API function is used on an event-loop thread.
 
+    Args:
+        what: the call, as the message names it: ``"Counter.stop()"``.
+        instead: what to do from async code, completing "From async code, ...".
+
     Raises:
         GenServerError: the calling thread runs an event loop.
     """
     if event_loop_running():
         raise GenServerError(
             f"{what} blocks the calling thread, and this thread runs an event loop: "
-            "blocking it would stall every async process on that loop. From async code "
-            f"use {instead}, or run the blocking call in a worker thread with "
-            "`await anyio.to_thread.run_sync(...)`"
+            f"blocking it would stall every async process on that loop. From async code, "
+            f"{instead}"
         )
 
 
@@ -83,11 +86,13 @@ def clamp(timeout: float | None) -> float | None:
 
 def call_process(proc: Process | None, target: Any, request: Any, timeout: float | None) -> Any:
     """Do one blocking call to ``proc`` (``target`` is how the user named it)."""
-    require_no_event_loop(
-        f"call({short(request)})", "`await anyotp.call(pid, request, timeout=...)`"
-    )
     if proc is None or proc._status is DEAD:
         raise GenServerError(_noproc_message(f"call(..., {short(request)})", target))
+    require_no_event_loop(
+        f"call({short(request)}) to {label(proc, target)}",
+        "use `await anyotp.call(pid, request, timeout=...)`, or make this blocking call "
+        "in a worker thread: `await anyio.to_thread.run_sync(...)`",
+    )
     me = _current.get()
     if proc is me:
         raise GenServerError(

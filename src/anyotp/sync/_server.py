@@ -285,7 +285,8 @@ class TypedGenServer(Process, Generic[CastMsg, CallMsg, State]):
                 )
             require_no_event_loop(
                 f"{name}.start()",
-                "a ChildSpec(actor_class=...) under an anyotp.Supervisor",
+                "start it in a worker thread (`await anyio.to_thread.run_sync(server.start)`) "
+                f"or let a Supervisor start it (`ChildSpec(id=..., actor_class={name})`)",
             )
             self._prepare()
             parent = _current.get()
@@ -313,7 +314,9 @@ class TypedGenServer(Process, Generic[CastMsg, CallMsg, State]):
         after the stop request are dropped.
 
         Called from one of the server's own handlers, it requests the stop and
-        returns at once (the server stops after the messages queued so far).
+        returns at once (the server stops after the messages queued so far).  If the
+        server is killed while ``stop`` waits, ``stop`` returns once it is dead, without
+        joining the abandoned thread.
 
         Args:
             timeout: seconds to wait; ``None`` (the default) waits forever.
@@ -333,7 +336,10 @@ class TypedGenServer(Process, Generic[CastMsg, CallMsg, State]):
         if _get_ident() == self._loop.tid:  # from inside a handler: cannot wait for itself
             self._request_stop()
             return
-        require_no_event_loop(f"{name}.stop()", f"`await anyio.to_thread.run_sync({name}.stop)`")
+        require_no_event_loop(
+            f"{name}.stop()",
+            "stop it in a worker thread: `await anyio.to_thread.run_sync(server.stop)`",
+        )
         self._request_stop()
         self._wait_stopped(timeout)
 
@@ -662,12 +668,17 @@ class TypedGenServer(Process, Generic[CastMsg, CallMsg, State]):
                 )
         self._finish(reason)
 
-    def _finish(self, reason: Any) -> bool:
-        """Die with ``reason`` exactly once (the thread and a killer may race)."""
+    def _finish(self, reason: Any, abandon: bool = False) -> bool:
+        """Die with ``reason`` exactly once (the thread and a killer may race).
+
+        ``abandon`` (a kill) marks the thread as not to be joined, before anyone
+        waiting for the death (``stop()``) is woken.
+        """
         with self._dlock:
             if self._finished:
                 return False
             self._finished = True
+            self._abandoned = abandon
         pid = self._pid
         assert pid is not None
         _standalone.pop(pid.id, None)
@@ -702,10 +713,9 @@ class TypedGenServer(Process, Generic[CastMsg, CallMsg, State]):
             if self._finished:
                 return
             starting = self._status is STARTING
-        self._abandoned = True
         if starting:
             self._unlink_all_quietly()
-        if self._finish("killed"):
+        if self._finish("killed", abandon=True):
             ack = self._ack
             if starting and ack is not None:
                 ack.set(_InitFailed("killed", None))
