@@ -297,14 +297,13 @@ class GenServer(Actor):
             state, timeout = await self._apply(state)
             self._state = state
         mbox = self._mbox
-        saved = mbox._saved
         q = mbox._q
         get = mbox.get
         handle_call = self.handle_call
         handle_cast = self.handle_cast
         while True:
-            if saved:
-                msg = saved.popleft()
+            if mbox._saved:  # messages a selective receive in a callback skipped
+                msg = mbox._saved.popleft()
             elif q:
                 msg = q.popleft()
             elif timeout is None:

@@ -51,7 +51,14 @@ class Waiter(Protocol):
 class Loop:
     """One running event loop (or plain thread): how to make waiters and reach it."""
 
-    __slots__ = ("current_task", "kind", "new_waiter", "run_soon_threadsafe", "tid")
+    __slots__ = (
+        "cancelled_exc",
+        "current_task",
+        "kind",
+        "new_waiter",
+        "run_soon_threadsafe",
+        "tid",
+    )
 
     def __init__(
         self,
@@ -59,7 +66,10 @@ class Loop:
         new_waiter: Callable[[], Waiter],
         run_soon_threadsafe: Callable[..., None],
         current_task: Callable[[], Any] | None = None,
+        cancelled_exc: type[BaseException] = BaseException,
     ) -> None:
+        #: the backend's cancellation exception (anyio.get_cancelled_exc_class(), cached)
+        self.cancelled_exc = cancelled_exc
         #: the running task (for introspection: what a process is doing), if any
         self.current_task = current_task
         #: "asyncio", "trio" or "thread"
@@ -192,7 +202,9 @@ def _aio_loop(loop: asyncio.AbstractEventLoop) -> Loop:
         except RuntimeError:  # closed loop
             pass
 
-    return Loop("asyncio", new_waiter, run_soon_threadsafe, asyncio.current_task)
+    return Loop(
+        "asyncio", new_waiter, run_soon_threadsafe, asyncio.current_task, asyncio.CancelledError
+    )
 
 
 # ------------------------------------------------------------------------------ trio
@@ -280,7 +292,7 @@ def _trio_loop() -> Loop:
         except trio.RunFinishedError:
             pass
 
-    return Loop("trio", _TrioWaiter, run_soon_threadsafe, current_task)
+    return Loop("trio", _TrioWaiter, run_soon_threadsafe, current_task, trio.Cancelled)
 
 
 # --------------------------------------------------------------------------- threads
