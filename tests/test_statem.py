@@ -311,3 +311,62 @@ class TestStopAndErrors:
             with pytest.raises(StartError) as info:
                 await Bad.start(task_group=tg)
             assert "(state, data)" in str(info.value.__cause__)
+
+
+class TestTransitionOrder:
+    async def test_a_state_timeout_set_with_a_state_change_starts_in_the_new_state(
+        self,
+    ) -> None:
+        fired = anyio.Event()
+
+        async def script(me: Any, et: Any, content: Any, state: Any, data: Any) -> Any:
+            if content == "go":
+                return NextState("b", data, [("state_timeout", 0.01, "in-b")])
+            if et == "state_timeout":
+                fired.set()
+            return KeepState()
+
+        async def drive(pid: Any) -> None:
+            await cast(pid, "go")
+            with anyio.fail_after(2):
+                await fired.wait()
+
+        seen = await run_recorder(script, drive)
+        assert ("state_timeout", "in-b", "b") in seen
+
+    async def test_next_events_run_before_retried_postponed_events(self) -> None:
+        async def script(me: Any, et: Any, content: Any, state: Any, data: Any) -> Any:
+            if state == "a" and content == "early":
+                return KeepState(actions=["postpone"])
+            if content == "go":
+                return NextState("b", data, [("next_event", "internal", "inserted")])
+            if isinstance(et, tuple):
+                return KeepState(actions=[("reply", et[1], "ok")])
+            return KeepState()
+
+        async def drive(pid: Any) -> None:
+            await cast(pid, "early")
+            await cast(pid, "go")
+            await call(pid, "sync")
+
+        seen = await run_recorder(script, drive)
+        assert [c for _, c, _ in seen] == ["early", "go", "inserted", "early", "sync"]
+
+    async def test_next_event_in_a_state_enter_call_is_refused(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        class Bad(StateMachine):
+            state_enter = True
+
+            async def init(self) -> Any:
+                return "on", None
+
+            async def handle_event(self, et: Any, content: Any, state: Any, data: Any) -> Any:
+                return KeepState(actions=[("next_event", "internal", "x")])
+
+        async with anyio.create_task_group() as tg:
+            pid = await Bad.start(task_group=tg)
+            with anyio.fail_after(2):
+                while is_alive(pid):
+                    await anyio.sleep(0.005)
+        assert "'next_event' is not allowed in a state enter call" in caplog.text

@@ -28,6 +28,9 @@ Example, a door with a code::
                     return KeepState({**data, "typed": typed}, [("reply", from_, "locked")])
                 case ("state_timeout", "lock", "open"):
                     return NextState("locked", data)
+                case (("call", from_), _, _):
+                    return KeepState(actions=[("reply", from_, state)])
+            return KeepState()
 
 Event types (``event_type``)
     ``("call", from_)``: a :func:`~anyotp.call`; answer with a ``("reply", from_, value)``
@@ -151,9 +154,13 @@ class StateMachine(Actor):
         self._sm_data = init_result[1]
         self._state = (self._sm_state, self._sm_data)
         actions = init_result[2] if len(init_result) == 3 else ()
+        # As in gen_statem: init's actions are the initial transition's actions, then
+        # the initial state enter call runs.
+        _, inserted, timers = self._parse_actions(actions, allow_postpone=False)
+        self._insert(inserted)
+        self._set_timers(timers)
         if self.state_enter:
             await self._enter(self._sm_state, self._sm_state)
-        self._apply_actions(actions, None)
         mbox = self._mbox
         while True:
             if self._queue:
@@ -211,20 +218,27 @@ class StateMachine(Actor):
                 f"...) returned {res!r}; return (state, data[, actions]), NextState, "
                 "KeepState, RepeatState or Stop"
             )
-        postpone = self._apply_actions(actions, (event_type, content))
+        postpone, inserted, timers = self._parse_actions(actions, allow_postpone=True)
         if postpone:
             self._postponed.append((event_type, content))
         changed = new_state != state
         self._sm_state = new_state
         self._state = (new_state, self._sm_data)
-        if changed or isinstance(res, RepeatState):
-            if self._postponed:  # retried first, in arrival order
+        # gen_statem's order: on a state change postponed events are retried (they go
+        # to the front of the queue) and the old state's state timeout is cancelled;
+        # then next_event events are inserted before everything; then this
+        # transition's timeouts start; then the state enter call runs.
+        again = changed or isinstance(res, RepeatState)
+        if again:
+            if self._postponed:
                 self._queue.extendleft(reversed(self._postponed))
                 self._postponed = []
             if changed and "state_timeout" in self._timers:
                 self._cancel("state_timeout")
-            if self.state_enter:
-                await self._enter(state, new_state)
+        self._insert(inserted)
+        self._set_timers(timers)
+        if again and self.state_enter:
+            await self._enter(state, new_state)
 
     async def _enter(self, old_state: Any, state: Any) -> None:
         res = await _maybe_await(self.handle_event("enter", old_state, state, self._sm_data))
@@ -243,24 +257,33 @@ class StateMachine(Actor):
             if res.data is not _KEEP:
                 self._sm_data = res.data
             self._state = (state, self._sm_data)
-            if self._apply_actions(res.actions, None):
+            _, inserted, timers = self._parse_actions(res.actions, allow_postpone=False)
+            if inserted:
                 raise TypeError(
-                    f"{type(self).__name__}: 'postpone' is not allowed in an enter call"
+                    f"{type(self).__name__}: 'next_event' is not allowed in a state enter "
+                    "call (as in gen_statem)"
                 )
+            self._set_timers(timers)
             return
         raise TypeError(
             f"{type(self).__name__}.handle_event('enter', ...) returned {res!r}; return "
             "KeepState(...) or Stop(...)"
         )
 
-    def _apply_actions(self, actions: Sequence[Any], event: tuple[Any, Any] | None) -> bool:
-        """Run actions in order; True if the event is to be postponed."""
+    def _parse_actions(
+        self, actions: Sequence[Any], *, allow_postpone: bool
+    ) -> tuple[bool, list[tuple[Any, Any]], list[tuple[Any, Any, Any]]]:
+        """Send the replies; return (postpone?, next_events, timeouts) to apply in order."""
         postpone = False
         inserted: list[tuple[Any, Any]] = []
+        timers: list[tuple[Any, Any, Any]] = []
         for action in actions:
             if action == "postpone":
-                if event is None:
-                    raise TypeError("'postpone' is only allowed while handling an event")
+                if not allow_postpone:
+                    raise TypeError(
+                        f"{type(self).__name__}: 'postpone' is only allowed while handling "
+                        "an event (not in init or a state enter call)"
+                    )
                 postpone = True
                 continue
             if type(action) is not tuple or not action:
@@ -277,14 +300,21 @@ class StateMachine(Actor):
                 kind in ("state_timeout", "timeout")
                 or (type(kind) is tuple and len(kind) == 2 and kind[0] == "timeout")
             ):
-                self._set_timer(kind, action[1], action[2])
+                timers.append(action)
             else:
                 raise TypeError(
                     f"{type(self).__name__}: unknown action {action!r}; see StateMachine docs"
                 )
-        if inserted:  # next_event: before queued and postponed events, in action order
+        return postpone, inserted, timers
+
+    def _insert(self, inserted: list[tuple[Any, Any]]) -> None:
+        """next_event: before queued and postponed events, in action order."""
+        if inserted:
             self._queue.extendleft(reversed(inserted))
-        return postpone
+
+    def _set_timers(self, timers: list[tuple[Any, Any, Any]]) -> None:
+        for key, seconds, content in timers:
+            self._set_timer(key, seconds, content)
 
     def _set_timer(self, key: Any, seconds: float | None, content: Any) -> None:
         self._cancel(key)
