@@ -13,7 +13,7 @@ supervisor restarts it); the caller of ``get``/``update`` gets ``CallExit``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ._core._ids import PID
@@ -79,6 +79,9 @@ class Agent(GenServer):
         return await call(agent, (_GET_AND_UPDATE, fn), timeout)
 
     @staticmethod
-    def cast(agent: PID | str, fn: Callable[[Any], Any]) -> None:
-        """Replace the value with ``fn(value)`` without waiting; like ``Agent.cast/2``."""
-        cast(agent, (_UPDATE, fn))
+    def cast(agent: PID | str, fn: Callable[[Any], Any]) -> Awaitable[None]:
+        """Replace the value with ``fn(value)`` without waiting; like ``Agent.cast/2``.
+
+        Like :func:`~anyotp.cast`, it is delivered at once and may be awaited or not.
+        """
+        return cast(agent, (_UPDATE, fn))

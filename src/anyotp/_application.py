@@ -2,11 +2,11 @@
 
 ``anyotp.run(App)`` starts the root supervisor (or any process class, or a
 ``ChildSpec``), waits until it exits, and stops it in order -- children in reverse
-start order, each with its shutdown timeout -- on SIGINT or SIGTERM.  It returns an
-exit status for ``sys.exit``: 0 when the root exits ``"normal"`` or was stopped by a
-signal, 1 when it exits for any other reason (a crash, or ``"shutdown"`` after its
-restart intensity was exceeded) or fails to start.  Like starting an OTP application
-whose exit stops the node::
+start order, each with its shutdown timeout -- on SIGINT or SIGTERM (a second signal
+kills it at once).  It returns an exit status for ``sys.exit``: 0 when the root exits
+``"normal"`` or was stopped by a signal, 1 when it exits for any other reason (a
+crash, or ``"shutdown"`` after its restart intensity was exceeded) or fails to start.
+Like starting an OTP application whose exit stops the node::
 
     if __name__ == "__main__":
         sys.exit(anyotp.run(App))
@@ -88,10 +88,14 @@ async def _main(
             async def on_signal(received: AsyncIterator[signal.Signals]) -> None:
                 nonlocal stopped_by_signal
                 async for signum in received:
-                    log.info("%s received; stopping %s", signal.Signals(signum).name, cls.__name__)
-                    stopped_by_signal = True
-                    proc._force_exit("shutdown")
-                    return
+                    name = signal.Signals(signum).name
+                    if not stopped_by_signal:
+                        log.info("%s received; stopping %s", name, cls.__name__)
+                        stopped_by_signal = True
+                        proc._force_exit("shutdown")
+                    else:  # a second signal: do not wait for an orderly shutdown
+                        log.warning("%s received again; killing %s", name, cls.__name__)
+                        proc._signal_exit(None, "kill")
 
             if received is not None:
                 tg.start_soon(on_signal, received)

@@ -166,6 +166,7 @@ class DynamicSupervisor(_SupervisorBase):
             owner=self,
             link=True,
             shutdown=spec.shutdown_timeout,
+            name=spec.name,
         )
         # If it already exited, its EXIT is in our mailbox and handle_info sees it.
         self._children[proc.pid] = _Dyn(spec, proc)

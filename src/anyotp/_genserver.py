@@ -279,8 +279,13 @@ class GenServer(Actor):
             "implement handle_continue(self, continue_arg, state)"
         )
 
+    def _check_init(self, result: Any) -> Any:
+        if isinstance(result, Stop):  # like {stop, Reason} from init: start fails
+            raise _Exit(result.reason)
+        return result
+
     def format_status(self, state: Any) -> Any:
-        """Return what logs and introspection show of ``state`` (hide secrets here).
+        """Return what :func:`~anyotp.process_info` shows of ``state`` (hide secrets here).
 
         Like ``format_status/1``.  The default shows the state as it is.
         """
@@ -312,7 +317,7 @@ class GenServer(Actor):
                 msg = await get(timeout)
                 if msg is TIMEOUT:  # idle timeout: like OTP's `timeout` message
                     msg = "timeout"
-            timeout = None
+            idle, timeout = timeout, None
             if type(msg) is tuple:
                 n = len(msg)
                 if n == 3 and msg[0] == CALL_TAG:
@@ -341,6 +346,7 @@ class GenServer(Actor):
                 elif n == 3 and msg[0] == SYSTEM_TAG:
                     state = await self._system(msg[1], msg[2], state)
                     self._state = state
+                    timeout = idle  # like gen_server: a system message re-arms the idle timeout
                     continue
                 else:
                     res = await self.handle_info(msg, state)

@@ -89,6 +89,8 @@ class ChildSpec:
             ``"brutal_kill"``, or ``None`` to wait forever; default 5.0 for workers and
             ``None`` for supervisors, as in OTP.
         type: ``"worker"`` or ``"supervisor"``; derived from ``actor_class`` by default.
+        name: register each started instance under this name (a str or a via-name),
+            like ``start(name=...)``; a restarted child takes the name again.
 
     Raises:
         SupervisorError: ``id`` is empty or not a string, or ``actor_class`` is not a
@@ -102,6 +104,7 @@ class ChildSpec:
     restart: RestartType = RestartType.PERMANENT
     shutdown: Shutdown | Literal["default"] = "default"
     type: Literal["worker", "supervisor", "auto"] = "auto"
+    name: Any = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not self.id:
@@ -122,6 +125,11 @@ class ChildSpec:
             )
         if not isinstance(self.kwargs, dict):
             raise SupervisorError(f"ChildSpec(id={self.id!r}): kwargs must be a dict")
+        if self.type not in ("worker", "supervisor", "auto"):
+            raise SupervisorError(
+                f"ChildSpec(id={self.id!r}): type must be 'worker' or 'supervisor' (or left "
+                f"out to derive it from actor_class), got {self.type!r}"
+            )
         if not isinstance(self.restart, RestartType):
             raise SupervisorError(
                 f"ChildSpec(id={self.id!r}): restart must be a RestartType, got {self.restart!r}"
@@ -227,14 +235,22 @@ class Supervisor(_SupervisorBase):
     max_seconds: float = 5.0
     trap_exit = True
 
-    def child_specs(self) -> list[ChildSpec]:
-        """Return the children to start, in start order.  Override it."""
+    def child_specs(self, *args: Any, **kwargs: Any) -> list[ChildSpec]:
+        """Return the children to start, in start order.  Override it.
+
+        It receives the arguments given to ``start`` (usually none).
+        """
         return []
 
     # ------------------------------------------------------------------ server
 
     async def init(self, *args: Any, **kwargs: Any) -> Any:
-        specs = self.child_specs()
+        """Start the children that :meth:`child_specs` returns.
+
+        Arguments given to ``start`` are passed on to ``child_specs`` (like the argument
+        of Elixir's ``Supervisor.init/1`` callback); without any, it is called bare.
+        """
+        specs = self.child_specs(*args, **kwargs)
         if not isinstance(specs, list | tuple):
             raise SupervisorError(
                 f"{type(self).__name__}.child_specs() must return a list of ChildSpec, "
@@ -272,6 +288,7 @@ class Supervisor(_SupervisorBase):
             owner=self,
             link=True,
             shutdown=spec.shutdown_timeout,
+            name=spec.name,
         )
         child.proc = proc
 

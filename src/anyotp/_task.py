@@ -72,6 +72,7 @@ class Task(Actor):
     """A process that runs one function; see :meth:`spawn` and :meth:`spawn_and_notify`."""
 
     _outcome: Any = _PENDING
+    _notify_pid: PID | None = None
 
     async def init(
         self,
@@ -103,12 +104,17 @@ class Task(Actor):
         self._notify(self._success, value)
         raise _Exit("normal")
 
-    async def terminate(self, reason: Any, state: Any) -> None:
-        if self._outcome is _PENDING:
-            self._outcome_reason = reason
-            err = ExitError(f"task {self.pid!r} exited with reason {reason!r} before finishing")
-            err.pid, err.reason = self.pid, reason
+    def _die(self, reason: Any) -> None:
+        # Here rather than in terminate: _die runs on every exit, a kill included, so
+        # the notified process always learns that the task ended without a result.
+        if self._outcome is _PENDING and self._pid is not None:
+            err = ExitError(
+                f"task {self._pid!r} exited with reason {reason!r} before finishing",
+                self._pid,
+                reason,
+            )
             self._notify(self._failure, err)
+        super()._die(reason)
 
     @classmethod
     async def spawn(cls, func: Callable[[], Any], task_group: Any) -> TaskHandle:

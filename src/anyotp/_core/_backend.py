@@ -326,7 +326,12 @@ class _ThreadWaiter:
                 pass
 
     def wait_blocking(self, timeout: float | None) -> Any:
-        got = self._lock.acquire() if timeout is None else self._lock.acquire(True, timeout)
+        if timeout is None:
+            got = self._lock.acquire()
+        elif timeout <= 0:  # Lock.acquire(True, -1) would block forever
+            got = self._lock.acquire(False)
+        else:
+            got = self._lock.acquire(True, timeout)
         if not got:
             return TIMEOUT
         self._lock.release()  # stay "set" for any later waiter

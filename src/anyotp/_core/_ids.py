@@ -3,7 +3,8 @@
 A :class:`PID` names a process; it carries the identity of the node (the OS process)
 that owns it, so that a later transport can route a ``send`` to another node without
 changing the API.  A :class:`Ref` is a unique token (``make_ref()``, ``monitor()``).
-Neither has a public constructor: the runtime makes them.
+PIDs have no public constructor: the runtime makes them.  ``Ref()`` works (as in the
+seeds' library) and is the same as ``make_ref()``.
 """
 
 from __future__ import annotations

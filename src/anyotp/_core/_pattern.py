@@ -82,7 +82,9 @@ def _compile(pattern: Any, path: str) -> Matcher:
     if pattern is IGNORE:
         return _ignore
     kind = type(pattern)
-    if kind is tuple or kind is list:
+    if kind is tuple or kind is list or isinstance(pattern, tuple):
+        # A namedtuple pattern matches instances of that class element-wise:
+        # Point(ANY, 0) matches Point(x, 0) and extracts x.
         return _compile_seq(pattern, path)
     if isinstance(pattern, type):
         cls = pattern
@@ -93,10 +95,15 @@ def _compile(pattern: Any, path: str) -> Matcher:
         return match_type
     if isinstance(pattern, dict | set | frozenset):
         raise InvalidPattern(
-            f"invalid pattern {pattern!r}{path}: a {type(pattern).__name__} literal is not "
+            f"invalid pattern {pattern!r}{f' at position {path}' if path else ''}: a "
+            f"{type(pattern).__name__} literal is not "
             f"a matcher; use the type ({type(pattern).__name__}) to match any "
             f"{type(pattern).__name__}, or a predicate such as "
-            f"lambda m: m.get('key') == ... to test its contents"
+            + (
+                "lambda m: m.get('key') == ... to test its contents"
+                if isinstance(pattern, dict)
+                else "lambda m: 'x' in m to test its contents"
+            )
         )
     if callable(pattern):
         pred = pattern
@@ -131,7 +138,7 @@ def _compile_seq(pattern: tuple[Any, ...] | list[Any], path: str) -> Matcher:
         elif sub is IGNORE:
             continue
         elif (
-            sub_kind is not tuple
+            not isinstance(sub, tuple)
             and sub_kind is not list
             and not isinstance(sub, type)
             and not callable(sub)
