@@ -167,7 +167,7 @@ class Actor(Process):
 
     _no_terminate: bool = False
 
-    async def _body(self, args: tuple[Any, ...], kwargs: dict[str, Any], ack: Waiter) -> Any:
+    async def _boot(self, args: tuple[Any, ...], kwargs: dict[str, Any], ack: Waiter) -> Any:
         try:
             state = self._check_init(await _maybe_await(self.init(*args, **kwargs)))
         except BaseException:
@@ -176,7 +176,7 @@ class Actor(Process):
         self._state = state
         self._status = RUNNING
         ack.set(None)
-        await self._serve(state)
+        return state
 
     def _check_init(self, result: Any) -> Any:
         """Validate what ``init`` returned, before ``start`` returns (a subclass hook)."""

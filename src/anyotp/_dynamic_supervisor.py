@@ -113,11 +113,11 @@ class DynamicSupervisor(_SupervisorBase):
 
     # ------------------------------------------------------------------ server
 
-    async def _body(self, args: tuple[Any, ...], kwargs: dict[str, Any], ack: Waiter) -> Any:
+    async def _boot(self, args: tuple[Any, ...], kwargs: dict[str, Any], ack: Waiter) -> Any:
         # Set up here, not in init, so that a subclass's init need not call super().
         self._children = {}
         self._restarts = deque()
-        await super()._body(args, kwargs, ack)
+        return await super()._boot(args, kwargs, ack)
 
     async def init(
         self,

@@ -312,7 +312,13 @@ class GenServer(Actor):
             elif q:
                 msg = q.popleft()
             elif timeout is None:
-                msg = await get()
+                w = mbox.arm()  # wait inline: no `get` frame on every resume
+                if w is not None:
+                    try:
+                        await w
+                    finally:
+                        mbox.disarm()
+                continue
             else:
                 msg = await get(timeout)
                 if msg is TIMEOUT:  # idle timeout: like OTP's `timeout` message

@@ -102,7 +102,7 @@ class _AsyncTask(Task):
     _reply_to: Process | None = None
     _reply_ref: Ref | None = None
 
-    async def _body(self, args: tuple[Any, ...], kwargs: dict[str, Any], ack: Waiter) -> Any:
+    async def _boot(self, args: tuple[Any, ...], kwargs: dict[str, Any], ack: Waiter) -> Any:
         func, reply_to, ref, link_to, hook = args
         pid = self.pid
         # Everything below happens before `start` returns and before `func` runs, so a
@@ -119,7 +119,7 @@ class _AsyncTask(Task):
                 raise _Exit("noproc")
             link_to._links.add(pid)
             self._links.add(link_to.pid)
-        await super()._body((func,), {}, ack)
+        return await super()._boot((func,), {}, ack)
 
     async def run(self, state: Any) -> Any:
         try:

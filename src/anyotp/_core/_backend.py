@@ -143,10 +143,11 @@ class _AioWaiter:
         return self._fut.__await__()
 
     def set(self, value: Any) -> None:
+        fut = self._fut
+        if fut.done():  # already woken (many senders, one sleeping receiver): nothing to do
+            return
         if _get_ident() == self._tid:
-            fut = self._fut
-            if not fut.done():
-                fut.set_result(value)
+            fut.set_result(value)
         else:
             try:
                 self._loop.call_soon_threadsafe(self._set_local, value)

@@ -77,6 +77,25 @@ class Mailbox:
                     return True
         return False
 
+    def arm(self) -> Waiter | None:
+        """Publish a waiter for the next message, or return None if one is queued.
+
+        For loops that await the waiter themselves (one coroutine level fewer than
+        ``get``); the caller must call :meth:`disarm` after the wait, in a finally.
+        """
+        if self._waiter is not None:
+            raise RuntimeError(_TWO_RECEIVERS)
+        w = self._new_waiter()
+        self._waiter = w
+        if self._q:  # a message raced in before the waiter was published
+            self._waiter = None
+            return None
+        return w
+
+    def disarm(self) -> None:
+        """End a wait begun with :meth:`arm`."""
+        self._waiter = None
+
     async def _wait(self, timeout: float | None) -> bool:
         """Wait for a new message; False on timeout.  The caller saw ``_q`` empty."""
         if self._waiter is not None:

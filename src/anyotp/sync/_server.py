@@ -513,7 +513,7 @@ class TypedGenServer(Process, Generic[CastMsg, CallMsg, State]):
             self._state = state
             self._status = RUNNING
         ack.set(None)
-        self._serve(state)
+        self._serve_thread(state)
 
     def _next_message(self) -> Any:
         """Block for the next message; run exit signals that arrived first."""
@@ -541,7 +541,7 @@ class TypedGenServer(Process, Generic[CastMsg, CallMsg, State]):
             w.wait_blocking(None)
             mbox._waiter = None
 
-    def _serve(self, state: Any) -> None:
+    def _serve_thread(self, state: Any) -> None:
         next_message = self._next_message
         on_call = self._on_call
         on_cast = self._on_cast
