@@ -29,9 +29,9 @@ import enum
 import inspect
 import logging
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Generator
 from types import CoroutineType
-from typing import Any, Final, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
 import anyio
 
@@ -663,8 +663,14 @@ class _Sent:
 
     __slots__ = ()
 
-    def __await__(self) -> Any:
-        return iter(())
+    # `await send(...)` calls __await__ on every message: a C-level callable returning
+    # one shared, exhausted iterator avoids a Python frame (bench: cast_throughput).
+    if TYPE_CHECKING:
+
+        def __await__(self) -> Generator[Any, Any, None]: ...
+
+    else:
+        __await__ = staticmethod(iter(()).__iter__)
 
 
 _SENT: Final = _Sent()
@@ -689,7 +695,12 @@ def send(target: PID | str, message: Any) -> Awaitable[None]:
     proc = target._proc if type(target) is PID else resolve(target)
     if proc is None:
         raise NoProcess(_noproc_message("send()", target), target)
-    proc._mbox.put(message)
+    # Mailbox.put, inlined (bench: cast_throughput, ping_pong): append, then wake.
+    mbox = proc._mbox
+    mbox._q.append(message)
+    w = mbox._waiter
+    if w is not None:
+        w.set(None)
     return _SENT
 
 
@@ -705,7 +716,11 @@ def cast(target: PID | str, request: Any) -> Awaitable[None]:
     proc = target._proc if type(target) is PID else resolve(target)
     if proc is None:
         raise NoProcess(_noproc_message("cast()", target), target)
-    proc._mbox.put((CAST_TAG, request))
+    mbox = proc._mbox  # Mailbox.put, inlined as in send()
+    mbox._q.append((CAST_TAG, request))
+    w = mbox._waiter
+    if w is not None:
+        w.set(None)
     return _SENT
 
 
