@@ -34,7 +34,6 @@ from anyotp import (
     Supervisor,
     cancel_timer,
     cast,
-    register,
     send_interval,
 )
 
@@ -49,7 +48,6 @@ class Totals(Agent):
     """Word counts, kept apart from the worker so that a worker crash loses nothing."""
 
     async def init(self) -> Any:
-        register("totals", self.pid)  # a ChildSpec has no name field: register in init
         return Counter()
 
     async def terminate(self, reason: Any, state: Any) -> None:
@@ -85,7 +83,7 @@ class App(Supervisor):
 
     def child_specs(self) -> list[ChildSpec]:
         return [
-            ChildSpec(id="totals", actor_class=Totals),
+            ChildSpec(id="totals", actor_class=Totals, name="totals"),
             ChildSpec(id="counter", actor_class=WordCounter, args=(self.pid, LINES)),
         ]
 

@@ -28,8 +28,12 @@ _GET, _UPDATE, _GET_AND_UPDATE = "$agent_get", "$agent_update", "$agent_get_and_
 class Agent(GenServer):
     """A GenServer wrapping a value; see the module docs.  Start it with ``Agent.start``."""
 
-    async def init(self, fn: Callable[[], Any] = lambda: None) -> Any:
-        """The initial value is ``fn()``."""
+    async def init(self, *args: Any, **kwargs: Any) -> Any:
+        """The initial value is ``fn()`` for ``Agent.start(fn, ...)`` (None without ``fn``).
+
+        A subclass may override ``init`` with its own arguments and return the value.
+        """
+        fn: Callable[[], Any] = args[0] if args else kwargs.get("fn", lambda: None)
         return await _maybe_await(fn())
 
     async def handle_call(self, request: Any, from_: Any, state: Any) -> Any:
