@@ -10,9 +10,7 @@ import anyio
 import pytest
 
 from anyotp import (
-    ANY,
     PID,
-    Actor,
     ChildInfo,
     ChildSpec,
     DynamicSupervisor,
@@ -26,8 +24,8 @@ from anyotp import (
     cast,
     exit_process,
     is_alive,
-    monitor,
 )
+from anyotp.testing import watch_exit
 
 pytestmark = pytest.mark.anyio
 
@@ -77,37 +75,6 @@ class FailingInit(GenServer):
 def worker(name: str, log: list[Any], **options: Any) -> ChildSpec:
     stubborn = options.pop("stubborn", False)
     return ChildSpec(id=name, actor_class=Worker, args=(name, log, stubborn), **options)
-
-
-class Watcher(Actor):
-    """Monitors ``target`` and records its exit reason in ``box`` (then stops)."""
-
-    async def init(self, target: PID, box: dict[str, Any], done: anyio.Event) -> None:
-        self.ref = monitor(target)
-        self.box = box
-        self.done = done
-
-    async def run(self, state: Any) -> Any:
-        def down(reason: Any) -> None:
-            self.box["reason"] = reason
-            self.done.set()
-            self.stop()
-
-        return await self.receive((("DOWN", self.ref, "process", ANY, ANY), lambda _p, r: down(r)))
-
-
-async def exit_reason_of(tg: anyio.abc.TaskGroup, pid: PID) -> Callable[[], Any]:
-    """Start a watcher on ``pid``; returns an async function giving its exit reason."""
-    box: dict[str, Any] = {}
-    done = anyio.Event()
-    await Watcher.start(pid, box, done, task_group=tg)
-
-    async def reason() -> Any:
-        with anyio.fail_after(2):
-            await done.wait()
-        return box["reason"]
-
-    return reason
 
 
 async def children(sup: PID) -> list[PID | None]:
@@ -279,7 +246,7 @@ class TestTerminateChild:
             sup = await DynamicSupervisor.start(task_group=tg)
             spec = worker("slow", log, stubborn=True, shutdown=0.05)
             pid = await DynamicSupervisor.start_child(sup, spec)
-            reason = await exit_reason_of(tg, pid)
+            reason = watch_exit(pid).reason
             with anyio.fail_after(2):
                 await DynamicSupervisor.terminate_child(sup, pid)
             assert await reason() == "killed"
@@ -329,7 +296,7 @@ class TestRestarts:
             exit_process(old, "boom")
             [new] = await wait_children(sup, lambda pids: len(pids) == 1 and pids[0] != old)
             assert new is not None
-            reason = await exit_reason_of(tg, new)
+            reason = watch_exit(new).reason
             await cast(new, "normal")
             assert await reason() == "normal"
             assert await children(sup) == []
@@ -349,7 +316,7 @@ class TestRestarts:
         log: list[Any] = []
         async with anyio.create_task_group() as tg:
             sup = await DynamicSupervisor.start(task_group=tg, max_restarts=1, max_seconds=5.0)
-            sup_reason = await exit_reason_of(tg, sup)
+            sup_reason = watch_exit(sup).reason
             other = await DynamicSupervisor.start_child(sup, worker("other", log))
             first = await DynamicSupervisor.start_child(sup, worker("a", log))
             exit_process(first, "boom")
@@ -392,15 +359,14 @@ class TestShutdown:
         self,
     ) -> None:
         log: list[Any] = []
-        async with anyio.create_task_group() as outer:
-            async with anyio.create_task_group() as tg:
-                sup = await DynamicSupervisor.start(task_group=tg)
-                spec = worker("slow", log, stubborn=True, shutdown=0.05)
-                pid = await DynamicSupervisor.start_child(sup, spec)
-                reason = await exit_reason_of(outer, pid)
-                tg.cancel_scope.cancel()
-            assert await reason() == "killed"
-            assert not is_alive(sup)
+        async with anyio.create_task_group() as tg:
+            sup = await DynamicSupervisor.start(task_group=tg)
+            spec = worker("slow", log, stubborn=True, shutdown=0.05)
+            pid = await DynamicSupervisor.start_child(sup, spec)
+            reason = watch_exit(pid).reason
+            tg.cancel_scope.cancel()
+        assert await reason() == "killed"
+        assert not is_alive(sup)
 
     async def test_a_dynamic_supervisor_under_a_supervisor_is_a_supervisor_child(self) -> None:
         spec = ChildSpec(id="dyn", actor_class=DynamicSupervisor)

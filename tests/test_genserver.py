@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from typing import Any
 
 import anyio
 import pytest
 
 from anyotp import (
-    ANY,
     PID,
     Actor,
     CallError,
@@ -26,46 +24,15 @@ from anyotp import (
     cast,
     exit_process,
     is_alive,
-    monitor,
     send,
     whereis,
 )
+from anyotp.testing import watch_exit
 
 pytestmark = pytest.mark.anyio
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-class Watcher(Actor):
-    """Monitors ``target`` and records its exit reason in ``box`` (then stops)."""
-
-    async def init(self, target: PID, box: dict[str, Any], done: anyio.Event) -> None:
-        self.ref = monitor(target)
-        self.box = box
-        self.done = done
-
-    async def run(self, state: Any) -> Any:
-        def down(reason: Any) -> None:
-            self.box["reason"] = reason
-            self.done.set()
-            self.stop()
-
-        return await self.receive((("DOWN", self.ref, "process", ANY, ANY), lambda _p, r: down(r)))
-
-
-async def exit_reason_of(tg: anyio.abc.TaskGroup, pid: PID) -> Callable[[], Any]:
-    """Start a watcher on ``pid``; returns an async function giving its exit reason."""
-    box: dict[str, Any] = {}
-    done = anyio.Event()
-    await Watcher.start(pid, box, done, task_group=tg)
-
-    async def reason() -> Any:
-        with anyio.fail_after(2):
-            await done.wait()
-        return box["reason"]
-
-    return reason
 
 
 def anyotp_records(caplog: pytest.LogCaptureFixture, level: int) -> list[logging.LogRecord]:
@@ -265,7 +232,7 @@ class TestDefaultCallbacks:
         caplog.set_level(logging.ERROR, logger="anyotp")
         async with anyio.create_task_group() as tg:
             pid = await NoCasts.start(task_group=tg)
-            reason = await exit_reason_of(tg, pid)
+            reason = watch_exit(pid).reason
             await cast(pid, "hello")
             got = await reason()
             assert isinstance(got, NotImplementedError)
@@ -299,7 +266,7 @@ class TestCrash:
         caplog.set_level(logging.ERROR, logger="anyotp")
         async with anyio.create_task_group() as tg:
             pid = await Counter.start(task_group=tg)
-            reason = await exit_reason_of(tg, pid)
+            reason = watch_exit(pid).reason
             await cast(pid, "crash")
             got = await reason()
             assert isinstance(got, ValueError)
@@ -538,7 +505,7 @@ class TestTerminate:
         log: list[Any] = []
         async with anyio.create_task_group() as tg:
             pid = await Counter.start(task_group=tg, log=log)
-            reason = await exit_reason_of(tg, pid)
+            reason = watch_exit(pid).reason
             exit_process(pid, "shutdown")
             assert await reason() == "shutdown"
             assert log == [("terminate", "shutdown", 0)]
@@ -565,7 +532,7 @@ class TestTerminate:
         log: list[Any] = []
         async with anyio.create_task_group() as tg:
             pid = await Counter.start(task_group=tg, log=log)
-            reason = await exit_reason_of(tg, pid)
+            reason = watch_exit(pid).reason
             exit_process(pid, "kill")
             assert await reason() == "killed"
             assert log == []
@@ -619,7 +586,7 @@ class TestCall:
     async def test_the_name_is_released_when_the_server_exits(self) -> None:
         async with anyio.create_task_group() as tg:
             pid = await Counter.start(task_group=tg, name="short-lived")
-            reason = await exit_reason_of(tg, pid)
+            reason = watch_exit(pid).reason
             exit_process(pid, "kill")
             await reason()
             assert whereis("short-lived") is None
@@ -651,7 +618,7 @@ class TestCast:
         # Erlang drops it silently; anyotp tells the sender (documented in cast())
         async with anyio.create_task_group() as tg:
             pid = await Counter.start(task_group=tg)
-            reason = await exit_reason_of(tg, pid)
+            reason = watch_exit(pid).reason
             exit_process(pid, "kill")
             await reason()
             with pytest.raises(NoProcess, match="cast"):
@@ -669,7 +636,7 @@ class TestCallFailures:
     async def test_call_to_a_dead_process_raises_callnoproc(self) -> None:
         async with anyio.create_task_group() as tg:
             pid = await Counter.start(task_group=tg)
-            reason = await exit_reason_of(tg, pid)
+            reason = watch_exit(pid).reason
             exit_process(pid, "kill")
             await reason()
             with pytest.raises(CallNoProc, match="not alive") as info:
@@ -827,7 +794,7 @@ class TestSpawnTask:
             pid = await Spawner.start(task_group=tg)
             task_pid = await call(pid, "spawn")
             assert is_alive(task_pid)
-            reason = await exit_reason_of(tg, pid)
+            reason = watch_exit(pid).reason
             exit_process(pid, "shutdown")
             assert await reason() == "shutdown"
             assert not is_alive(task_pid)

@@ -12,9 +12,7 @@ import anyio
 import pytest
 
 from anyotp import (
-    ANY,
     PID,
-    Actor,
     CallExit,
     ChildInfo,
     ChildSpec,
@@ -29,11 +27,11 @@ from anyotp import (
     cast,
     exit_process,
     is_alive,
-    monitor,
     processes,
     register,
     whereis,
 )
+from anyotp.testing import watch_exit
 
 pytestmark = pytest.mark.anyio
 
@@ -123,37 +121,6 @@ async def wait_gone(sup: PID, child_id: str) -> None:
     with anyio.fail_after(2):
         while child_id in await pids(sup):
             await anyio.sleep(0.005)
-
-
-class Watcher(Actor):
-    """Monitors ``target`` and records its exit reason in ``box`` (then stops)."""
-
-    async def init(self, target: PID, box: dict[str, Any], done: anyio.Event) -> None:
-        self.ref = monitor(target)
-        self.box = box
-        self.done = done
-
-    async def run(self, state: Any) -> Any:
-        def down(reason: Any) -> None:
-            self.box["reason"] = reason
-            self.done.set()
-            self.stop()
-
-        return await self.receive((("DOWN", self.ref, "process", ANY, ANY), lambda _p, r: down(r)))
-
-
-async def exit_reason_of(tg: anyio.abc.TaskGroup, pid: PID) -> Callable[[], Any]:
-    """Start a watcher on ``pid``; returns an async function giving its exit reason."""
-    box: dict[str, Any] = {}
-    done = anyio.Event()
-    await Watcher.start(pid, box, done, task_group=tg)
-
-    async def reason() -> Any:
-        with anyio.fail_after(2):
-            await done.wait()
-        return box["reason"]
-
-    return reason
 
 
 async def crash(sup: PID, child_id: str) -> PID | None:
@@ -393,7 +360,7 @@ class TestStrategies:
             sup = await make_sup(lambda: [worker("a", log)]).start(task_group=tg)
             old = (await pids(sup))["a"]
             assert old is not None
-            down = await exit_reason_of(tg, old)
+            down = watch_exit(old).reason
             exit_process(old, signal)
             assert await down() == reason
             assert await wait_pid_change(sup, "a", old) is not None
@@ -494,7 +461,7 @@ class TestRestartIntensity:
         specs = [worker("a", log), worker("b", log)]
         async with anyio.create_task_group() as tg:
             sup = await make_sup(lambda: specs, max_restarts=2, max_seconds=5).start(task_group=tg)
-            reason = await exit_reason_of(tg, sup)
+            reason = watch_exit(sup).reason
             await crash(sup, "a")
             await crash(sup, "a")
             last = (await pids(sup))["a"]
@@ -533,7 +500,7 @@ class TestRestartIntensity:
         specs = [ChildSpec(id="f", actor_class=Fragile)]
         async with anyio.create_task_group() as tg:
             sup = await make_sup(lambda: specs, max_restarts=3).start(task_group=tg)
-            reason = await exit_reason_of(tg, sup)
+            reason = watch_exit(sup).reason
             broken["init fails"] = True
             exit_process((await pids(sup))["f"], "boom")
             assert await reason() == "shutdown"
@@ -652,7 +619,7 @@ class TestShutdown:
         async with anyio.create_task_group() as tg:
             sup = await make_sup(lambda: specs).start(task_group=tg)
             slow = (await pids(sup))["slow"]
-            reason = await exit_reason_of(tg, slow)
+            reason = watch_exit(slow).reason
             log.clear()
             started = time.monotonic()
             await Supervisor.terminate_child(sup, "slow")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -19,41 +18,10 @@ from anyotp import (
     TaskHandle,
     exit_process,
     is_alive,
-    monitor,
 )
+from anyotp.testing import watch_exit
 
 pytestmark = pytest.mark.anyio
-
-
-class Watcher(Actor):
-    """Monitors ``target`` and records its exit reason in ``box`` (then stops)."""
-
-    async def init(self, target: PID, box: dict[str, Any], done: anyio.Event) -> None:
-        self.ref = monitor(target)
-        self.box = box
-        self.done = done
-
-    async def run(self, state: Any) -> Any:
-        def down(reason: Any) -> None:
-            self.box["reason"] = reason
-            self.done.set()
-            self.stop()
-
-        return await self.receive((("DOWN", self.ref, "process", ANY, ANY), lambda _p, r: down(r)))
-
-
-async def exit_reason_of(tg: anyio.abc.TaskGroup, pid: PID) -> Callable[[], Any]:
-    """Start a watcher on ``pid``; returns an async function giving its exit reason."""
-    box: dict[str, Any] = {}
-    done = anyio.Event()
-    await Watcher.start(pid, box, done, task_group=tg)
-
-    async def reason() -> Any:
-        with anyio.fail_after(2):
-            await done.wait()
-        return box["reason"]
-
-    return reason
 
 
 class Collector(Actor):
@@ -133,7 +101,7 @@ class TestSpawnAndJoin:
 
         async with anyio.create_task_group() as tg:
             handle = await Task.spawn(work, tg)
-            reason = await exit_reason_of(tg, handle.pid)
+            reason = watch_exit(handle.pid).reason
             gate.set()
             assert await reason() == "normal"
             tg.cancel_scope.cancel()
@@ -172,7 +140,7 @@ class TestFailure:
 
         async with anyio.create_task_group() as tg:
             handle = await Task.spawn(work, tg)
-            reason = await exit_reason_of(tg, handle.pid)
+            reason = watch_exit(handle.pid).reason
             gate.set()
             got = await reason()
             assert isinstance(got, ValueError)
@@ -267,7 +235,7 @@ class TestOwnedTasks:
             owner = await Owner.start(task_group=tg)
             [handle] = handles
             assert is_alive(handle.pid)
-            owner_down = await exit_reason_of(tg, owner)
+            owner_down = watch_exit(owner).reason
             exit_process(owner, "shutdown")
             assert await owner_down() == "shutdown"
             assert not is_alive(handle.pid)  # stopped before the owner finished exiting
@@ -358,7 +326,7 @@ class TestSpawnAndNotify:
         send_stream, receive_stream = anyio.create_memory_object_stream[Any](10)
         async with anyio.create_task_group() as tg:
             parent = await Collector.start(send_stream, task_group=tg)
-            parent_down = await exit_reason_of(tg, parent)
+            parent_down = watch_exit(parent).reason
             exit_process(parent, "kill")
             await parent_down()
             handle = await Task.spawn_and_notify(lambda: "ok", tg, parent)

@@ -1,0 +1,114 @@
+"""Helpers for testing code built on anyotp (and for anyotp's own tests).
+
+Nothing in the library imports this module.
+
+* :func:`watch_exit` starts watching a process *now* and lets you await its exit
+  reason later, so a test never races the exit it wants to observe;
+* :func:`wait_until` polls a condition with a deadline instead of sleeping a fixed time.
+
+Example::
+
+    watch = watch_exit(pid)
+    exit_process(pid, "kill")
+    assert await watch.reason() == "killed"
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+
+from .._core._backend import TIMEOUT, current_loop
+from .._core._ids import PID
+from .._core._process import DEAD, _DeathWatch, resolve
+from .._exceptions import NoProcess, NotInProcess
+
+__all__ = ["ExitWatch", "wait_until", "watch_exit"]
+
+
+class ExitWatch:
+    """A watch on one process's exit, made by :func:`watch_exit`.
+
+    Attributes:
+        pid: the watched process.
+    """
+
+    __slots__ = ("_reason", "_waiter", "pid")
+
+    def __init__(self, pid: PID) -> None:
+        proc = resolve(pid)
+        if proc is None:
+            raise NoProcess(f"watch_exit({pid!r}): the process is not alive", pid)
+        loop = current_loop()
+        if loop is None:
+            raise NotInProcess("watch_exit() needs a running event loop")
+        self.pid = pid
+        self._reason: Any = TIMEOUT
+        self._waiter = loop.new_waiter()
+        watch = _DeathWatch(self._waiter)
+        proc._monitors[watch] = watch
+        if proc._status is DEAD:  # raced with its death
+            proc._monitors.pop(watch, None)
+            self._waiter.set(proc.exit_reason)
+
+    async def reason(self, timeout: float | None = 5.0) -> Any:
+        """Wait until the process has exited and return its exit reason.
+
+        Args:
+            timeout: seconds to wait; None waits forever.
+
+        Raises:
+            TimeoutError: the process is still alive after ``timeout`` seconds.
+        """
+        if self._reason is TIMEOUT:
+            got = await self._waiter.wait(timeout)
+            if got is TIMEOUT:
+                raise TimeoutError(f"{self.pid!r} did not exit within {timeout} s")
+            self._reason = got
+        return self._reason
+
+
+def watch_exit(pid: PID) -> ExitWatch:
+    """Start watching ``pid`` now; ``await watch.reason()`` gives its exit reason.
+
+    Like a monitor, without needing a process to receive the DOWN message.
+
+    Raises:
+        NoProcess: ``pid`` is not alive (watch before you cause the exit).
+    """
+    return ExitWatch(pid)
+
+
+async def wait_until(
+    predicate: Callable[[], Any | Awaitable[Any]],
+    timeout: float = 5.0,
+    interval: float = 0.005,
+    what: str = "",
+) -> Any:
+    """Poll ``predicate`` (sync or async) until it returns a truthy value; return it.
+
+    Args:
+        predicate: the condition; called every ``interval`` seconds.
+        timeout: seconds before giving up.
+        interval: seconds between polls.
+        what: a description for the timeout message.
+
+    Raises:
+        TimeoutError: still falsy after ``timeout`` seconds.
+    """
+    try:
+        with anyio.fail_after(timeout):
+            while True:
+                value = predicate()
+                if inspect.isawaitable(value):
+                    value = await value
+                if value:
+                    return value
+                await anyio.sleep(interval)
+    except TimeoutError:
+        raise TimeoutError(
+            f"{what or predicate!r} did not become true within {timeout} s"
+        ) from None
