@@ -37,7 +37,7 @@ class TestWatchExit:
     async def test_a_process_that_does_not_exit_times_out(self) -> None:
         async with anyio.create_task_group() as tg:
             pid = await Idle.start(task_group=tg)
-            with pytest.raises(TimeoutError, match="did not exit within 0.01 s"):
+            with pytest.raises(TimeoutError, match=r"did not exit within 0\.01 s"):
                 await watch_exit(pid).reason(timeout=0.01)
             tg.cancel_scope.cancel()
 
