@@ -110,5 +110,5 @@ async def wait_until(
                 await anyio.sleep(interval)
     except TimeoutError:
         raise TimeoutError(
-            f"{what or predicate!r} did not become true within {timeout} s"
+            f"{what or repr(predicate)} did not become true within {timeout} s"
         ) from None
