@@ -107,3 +107,33 @@ class TestDocstrings:
 
     def test_the_package_has_a_docstring(self) -> None:
         assert inspect.getdoc(anyotp)
+
+
+class TestSubpackages:
+    @pytest.mark.parametrize("module", ["anyotp.sync", "anyotp.testing"])
+    def test_every_name_of_a_public_subpackage_exists_and_is_documented(self, module: str) -> None:
+        import importlib
+
+        mod = importlib.import_module(module)
+        assert inspect.getdoc(mod)
+        for name in mod.__all__:
+            obj = getattr(mod, name)
+            doc = vars(obj).get("__doc__") if inspect.isclass(obj) else inspect.getdoc(obj)
+            assert doc, f"{module}.{name} has no docstring"
+
+    def test_the_core_never_imports_the_sync_api_or_the_testing_helpers(self) -> None:
+        import pathlib
+
+        src = pathlib.Path(anyotp.__file__).parent
+        for path in [*src.glob("_*.py"), *(src / "_core").glob("*.py")]:
+            text = path.read_text()
+            for forbidden in (
+                "from .sync",
+                "from ..sync",
+                "from .testing",
+                "from ..testing",
+                "import anyotp.sync",
+                "from anyotp.sync",
+                "from anyotp.testing",
+            ):
+                assert forbidden not in text, f"{path.name} imports a higher layer: {forbidden}"
