@@ -7,10 +7,14 @@ import logging
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
+import anyio
 import pytest
 
 import anyotp
+
+pytestmark = pytest.mark.anyio
 
 DEMO_PATH = Path(__file__).resolve().parent.parent / "examples" / "demo.py"
 
@@ -62,32 +66,42 @@ def _make_tree(root: Path) -> None:
     (root / "__pycache__" / "skipped.py").write_text("def (: skipped directory\n")
 
 
-@pytest.mark.anyio
-async def test_demo_counts_a_known_tree_and_survives_its_bad_files(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    _make_tree(tmp_path)
-    summary = await demo.run_demo(str(tmp_path), workers=2, limit=None, progress=False)
-
+def _assert_exact_totals(summary: Any, root: Path) -> None:
     assert summary.total == 8
     assert (summary.ok, summary.failed) == (5, 3)
-    assert summary.crashes == summary.hidden_logs == 3
-    assert summary.restarts == 3  # one restart per crash, and every file accounted for
-    assert summary.failures == sorted((str(tmp_path / n), err) for n, (_, err) in BAD.items())
+    assert summary.crashes == 3  # one task per file: each bad file crashed its task
+    assert summary.timeouts == 0
+    assert summary.failures == sorted((str(root / n), err) for n, (_, err) in BAD.items())
     columns = list(zip(*(counts for _, *counts in GOOD.values()), strict=True))
     assert summary.lines == sum(columns[0]) == 20
     assert summary.functions == sum(columns[1]) == 3
     assert summary.async_functions == sum(columns[2]) == 1
     assert summary.classes == sum(columns[3]) == 2
     assert summary.imports == sum(columns[4]) == 4
-    assert summary.backend in ("asyncio", "trio")
-    # The expected crashes were not logged as errors; the tree is gone.
-    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def _tree_is_gone() -> None:
     assert anyotp.processes() == []
     assert not [n for n in anyotp.registered() if n.startswith("demo.")]
 
 
-@pytest.mark.anyio
+@pytest.mark.parametrize("workers", [1, 2, 16])
+async def test_demo_counts_a_known_tree_and_survives_its_bad_files(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, workers: int
+) -> None:
+    _make_tree(tmp_path)
+    summary = await demo.run_demo(str(tmp_path), workers=workers, limit=None, progress=False)
+
+    _assert_exact_totals(summary, tmp_path)
+    assert summary.hidden_logs == 3
+    assert summary.coordinator_starts == 1
+    assert summary.workers == workers
+    assert summary.backend in ("asyncio", "trio")
+    # The expected crashes were not logged as errors; the tree is gone.
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    _tree_is_gone()
+
+
 async def test_demo_logs_unexpected_crashes_in_full(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -98,31 +112,114 @@ async def test_demo_logs_unexpected_crashes_in_full(
 
     assert (summary.ok, summary.failed, summary.crashes) == (1, 2, 2)
     assert summary.hidden_logs == 1  # only the SyntaxError was hidden
-    assert [err for _, err in summary.failures] == ["SyntaxError", "FileNotFoundError"]
+    assert summary.failures == [
+        (str(tmp_path / "bad.py"), "SyntaxError"),
+        (str(tmp_path / "dangling.py"), "FileNotFoundError"),
+    ]
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1  # the FileNotFoundError, with its traceback; not the SyntaxError
     assert errors[0].exc_info is not None
     assert isinstance(errors[0].exc_info[1], FileNotFoundError)
+    _tree_is_gone()
 
 
-@pytest.mark.anyio
+async def test_a_crashed_coordinator_is_restarted_and_resumes_without_double_counting(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The Coordinator crashes once, while reporting c.py (its 4th file, after a.py,
+    # b.py and bad_syntax.py).  The App restarts it; the new one asks the Aggregator
+    # which files are accounted for and parses only the others: c.py again (its
+    # result was lost in the crash), every other file once.  With one task at a time
+    # no other file is in flight when it crashes, so the counts are exact.
+    report, parse = demo.Coordinator.report, demo.parse_file
+    crashed: list[str] = []
+    parsed: list[str] = []
+
+    async def report_or_crash(self: Any, path: str, status: str, value: Any) -> None:
+        if path.endswith("c.py") and not crashed:
+            crashed.append(path)
+            raise RuntimeError("coordinator bug")
+        await report(self, path, status, value)
+
+    def counting_parse(path: str) -> Any:
+        parsed.append(path)
+        return parse(path)
+
+    monkeypatch.setattr(demo.Coordinator, "report", report_or_crash)
+    monkeypatch.setattr(demo, "parse_file", counting_parse)
+    _make_tree(tmp_path)
+    summary = await demo.run_demo(str(tmp_path), workers=1, limit=None, progress=False)
+
+    c_py = str(tmp_path / "c.py")
+    assert crashed == [c_py]
+    assert summary.coordinator_starts == 2
+    _assert_exact_totals(summary, tmp_path)  # every file counted exactly once
+    assert sorted(parsed) == sorted([*demo.find_sources(str(tmp_path), None), c_py])
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert [type(r.exc_info[1]) for r in errors if r.exc_info] == [RuntimeError]
+    _tree_is_gone()
+
+
 async def test_demo_reports_when_the_root_supervisor_gives_up(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # No restart allowed anywhere: the first bad file stops the pool, then the App.
-    monkeypatch.setattr(demo.WorkerPool, "max_restarts", 0)
+    # No restart allowed: the first Coordinator crash stops the App.
+    async def crash(self: Any, path: str, status: str, value: Any) -> None:
+        raise RuntimeError("coordinator bug")
+
+    monkeypatch.setattr(demo.Coordinator, "report", crash)
     monkeypatch.setattr(demo.App, "max_restarts", 0)
-    (tmp_path / "bad.py").write_text("def (:\n")
+    (tmp_path / "ok.py").write_text("x = 1\n")
     with pytest.RaisesGroup(demo.AppStopped):
         await demo.run_demo(str(tmp_path), workers=1, limit=None, progress=False)
-    assert anyotp.processes() == []
+    _tree_is_gone()
 
 
-@pytest.mark.anyio
+# Task._die (src/anyotp/_task.py) reads self._failure, which only Task.init sets.  A
+# stream task that exits before init -- _AsyncTask._boot refuses to run once its
+# stream is closed -- raises AttributeError in _die and never dies, and its
+# TaskSupervisor waits for it forever.  A stream closes mid-spawn when its
+# Coordinator is stopped while it awaits TaskSupervisor.start_child: Ctrl-C, or
+# any cancellation of run_demo.  This test hangs (shielded: no timeout can stop it)
+# until that is fixed, so it only runs once Task has a class-level default.
+_TASK_DIE_BUG = not hasattr(anyotp.Task, "_failure")
+
+
+@pytest.mark.skipif(_TASK_DIE_BUG, reason="Task._die needs Task._failure; see the comment")
+async def test_cancelling_the_demo_mid_run_stops_the_whole_tree(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for i in range(50):
+        (tmp_path / f"m{i:02}.py").write_text("x = 1\n")
+    report = demo.Coordinator.report
+    reported: list[str] = []
+    scope = anyio.CancelScope()
+
+    async def report_then_cancel(self: Any, path: str, status: str, value: Any) -> None:
+        reported.append(path)
+        if len(reported) == 10:
+            scope.cancel()  # as Ctrl-C does: the caller of run_demo is cancelled
+        await report(self, path, status, value)
+
+    monkeypatch.setattr(demo.Coordinator, "report", report_then_cancel)
+    with scope:
+        await demo.run_demo(str(tmp_path), workers=4, limit=None, progress=False)
+    assert scope.cancelled_caught
+    assert 10 <= len(reported) < 50
+    _tree_is_gone()
+
+
 async def test_demo_limit_takes_the_first_files(tmp_path: Path) -> None:
     _make_tree(tmp_path)
     summary = await demo.run_demo(str(tmp_path), workers=3, limit=3, progress=False)
     assert summary.total == summary.done == 3
+    _tree_is_gone()
+
+
+async def test_an_empty_tree_finishes_at_once(tmp_path: Path) -> None:
+    summary = await demo.run_demo(str(tmp_path), workers=2, limit=None, progress=False)
+    assert (summary.total, summary.done, summary.crashes) == (0, 0, 0)
+    _tree_is_gone()
 
 
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
@@ -135,5 +232,6 @@ def test_demo_command_line(
     out = capsys.readouterr().out
     assert "8/8 files, 3 crashes" in out
     assert "files parsed" in out
+    assert "crashed tasks" in out
     assert "undecodable.py" in out
     assert backend in out
