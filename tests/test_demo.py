@@ -175,17 +175,6 @@ async def test_demo_reports_when_the_root_supervisor_gives_up(
     _tree_is_gone()
 
 
-# Task._die (src/anyotp/_task.py) reads self._failure, which only Task.init sets.  A
-# stream task that exits before init -- _AsyncTask._boot refuses to run once its
-# stream is closed -- raises AttributeError in _die and never dies, and its
-# TaskSupervisor waits for it forever.  A stream closes mid-spawn when its
-# Coordinator is stopped while it awaits TaskSupervisor.start_child: Ctrl-C, or
-# any cancellation of run_demo.  This test hangs (shielded: no timeout can stop it)
-# until that is fixed, so it only runs once Task has a class-level default.
-_TASK_DIE_BUG = not hasattr(anyotp.Task, "_failure")
-
-
-@pytest.mark.skipif(_TASK_DIE_BUG, reason="Task._die needs Task._failure; see the comment")
 async def test_cancelling_the_demo_mid_run_stops_the_whole_tree(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

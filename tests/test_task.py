@@ -9,6 +9,7 @@ from typing import Any
 import anyio
 import pytest
 
+import anyotp
 from anyotp import (
     ANY,
     PID,
@@ -334,3 +335,17 @@ class TestSpawnAndNotify:
             tg.cancel_scope.cancel()
         send_stream.close()
         receive_stream.close()
+
+
+class TestTaskRefusedAtStart:
+    async def test_a_task_that_exits_before_its_init_still_dies_cleanly(self) -> None:
+        from anyotp._exceptions import StartError
+
+        class Refused(Task):
+            async def _boot(self, args: Any, kwargs: Any, ack: Any) -> Any:
+                raise RuntimeError("refused before init")
+
+        async with anyio.create_task_group() as tg:
+            with anyio.fail_after(5), pytest.raises(StartError):
+                await Refused.spawn(lambda: 1, tg)
+        assert anyotp.processes() == []

@@ -72,7 +72,11 @@ class Task(Actor):
     """A process that runs one function; see :meth:`spawn` and :meth:`spawn_and_notify`."""
 
     _outcome: Any = _PENDING
+    # Class-level defaults: a task can exit before its init ran (refused at start),
+    # and _die must still work then.
     _notify_pid: PID | None = None
+    _success: Any = "$$success"
+    _failure: Any = "$$failure"
 
     async def init(
         self,

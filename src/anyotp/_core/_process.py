@@ -345,7 +345,12 @@ class Process:
                     reason = await self._cleanup(reason)
             if cleanup.cancel_called:  # killed while stopping children or in terminate
                 reason = "killed"
-            self._die(reason)
+            try:
+                self._die(reason)
+            except BaseException as e:  # a subclass hook failed: still finish dying
+                log.error("%r: _die(%r) raised %r", self, reason, e, exc_info=e)
+                if self._status is not DEAD:
+                    Process._die(self, reason)
             if init_failed is not None:
                 # Only now: when start() raises, the children init started are stopped
                 # and the name is free again (OTP's start_link returns after cleanup).
