@@ -43,10 +43,11 @@ $(BENCH_STAMP): $(STAMP) pyproject.toml
 demo: $(STAMP) ## Run examples/demo.py (DEMO_ARGS=...)
 	$(BIN)/python examples/demo.py $(DEMO_ARGS)
 
-lint: $(STAMP) ## ruff check, ruff format --check, mypy (strict)
+lint: $(STAMP) ## ruff check, ruff format --check, mypy --strict (src and examples)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/mypy --strict examples
 
 # `test` runs lint first, then pytest. pytest's exit status is passed straight
 # through: in particular exit status 5 ("no tests collected") is non-zero, so
