@@ -119,6 +119,13 @@ def register(name: str, pid: PID) -> bool:
             return False
         _names[name] = proc
         proc._name = name
+        # The process may have died meanwhile on its own thread (a sync server): _die
+        # sets DEAD before it looks at _name, so either it saw the name and releases it
+        # once we unlock, or we see DEAD here and undo.
+        if proc._status >= 3:
+            del _names[name]
+            proc._name = None
+            raise NoProcess(f"register({name!r}, {pid!r}): the process is not alive", pid)
     return True
 
 
