@@ -303,9 +303,6 @@ class GenServer(Actor):
             self._state = state
         mbox = self._mbox
         q = mbox._q
-        get = mbox.get
-        handle_call = self.handle_call
-        handle_cast = self.handle_cast
         while True:
             if mbox._saved:  # messages a selective receive in a callback skipped
                 msg = mbox._saved.popleft()
@@ -320,7 +317,7 @@ class GenServer(Actor):
                         mbox.disarm()
                 continue
             else:
-                msg = await get(timeout)
+                msg = await mbox.get(timeout)
                 if msg is TIMEOUT:  # idle timeout: like OTP's `timeout` message
                     msg = "timeout"
             idle, timeout = timeout, None
@@ -328,7 +325,7 @@ class GenServer(Actor):
                 n = len(msg)
                 if n == 3 and msg[0] == CALL_TAG:
                     from_ = msg[1]
-                    res = await handle_call(msg[2], from_, state)
+                    res = await self.handle_call(msg[2], from_, state)
                     if type(res) is tuple and len(res) == 2:  # the fast path
                         from_.reply(res[0])
                         state = res[1]
@@ -336,7 +333,7 @@ class GenServer(Actor):
                         continue
                     res = self._call_directive(res, from_, msg[2])
                 elif n == 2 and msg[0] == CAST_TAG:
-                    res = await handle_cast(msg[1], state)
+                    res = await self.handle_cast(msg[1], state)
                 elif n == 3 and type(msg[1]) is PID and msg[0] in (TASK_SUCCESS, TASK_FAILURE):
                     status = "success" if msg[0] == TASK_SUCCESS else "failure"
                     res = await _maybe_await(self.handle_task_end(msg[1], status, msg[2], state))

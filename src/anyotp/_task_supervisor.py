@@ -117,8 +117,8 @@ class _AsyncTask(Task):
         if link_to is not None:
             if link_to._status is DEAD:
                 raise _Exit("noproc")
-            link_to._links.add(pid)
-            self._links.add(link_to.pid)
+            link_to._links[pid] = None
+            self._links[link_to.pid] = None
         return await super()._boot((func,), {}, ack)
 
     async def run(self, state: Any) -> Any:

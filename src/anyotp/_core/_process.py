@@ -223,7 +223,9 @@ class Process:
     _status: Status = STARTING
     _mbox: Mailbox
     _loop: Loop
-    _links: set[PID]
+    # links as a dict used as a set: an empty dict is 64 bytes and untracked by the GC,
+    # an empty set 216 bytes and tracked (bench: spawn, million)
+    _links: dict[PID, None]
     _monitors: dict[Any, _MonitorLike]
     _monitoring: dict[Ref, PID]
     _name: str | None = None
@@ -249,7 +251,7 @@ class Process:
         self._status = STARTING
         self._mbox = Mailbox(loop.new_waiter)
         self._loop = loop
-        self._links = set()
+        self._links = {}
         self._monitors = {}
         self._monitoring = {}
         self._owned = {}
@@ -306,7 +308,11 @@ class Process:
                 with scope:
                     if self._exit_reason is not None:
                         scope.cancel()
-                    await self._serve(await self._boot(args, kwargs, ack))
+                    state = await self._boot(args, kwargs, ack)
+                    # Started: drop what only the start needed, so a long-lived idle
+                    # process does not keep it (fewer objects for the GC to walk).
+                    args = kwargs = ack = None  # type: ignore[assignment]
+                    await self._serve(state)
             except _Exit as e:
                 reason = e.reason
             except cancelled_exc as e:
@@ -351,7 +357,7 @@ class Process:
                 log.error("%r: _die(%r) raised %r", self, reason, e, exc_info=e)
                 if self._status is not DEAD:
                     Process._die(self, reason)
-            if init_failed is not None:
+            if init_failed is not None and ack is not None:
                 # Only now: when start() raises, the children init started are stopped
                 # and the name is free again (OTP's start_link returns after cleanup).
                 ack.set(init_failed)
@@ -361,10 +367,11 @@ class Process:
 
     def _unlink_all_quietly(self) -> None:
         me = self._pid
+        assert me is not None
         for pid in self._links:
             p = pid._proc
             if p is not None:
-                p._links.discard(me)
+                p._links.pop(me, None)
         self._links.clear()
 
     async def _stop_owned(self) -> None:
@@ -390,8 +397,8 @@ class Process:
         assert me is not None
         if child._status is DEAD:
             return child.exit_reason
-        child._links.discard(me)
-        self._links.discard(child.pid)
+        child._links.pop(me, None)
+        self._links.pop(child.pid, None)
         w = self._loop.new_waiter()
         watch = _DeathWatch(w)
         child._monitors[watch] = watch
@@ -445,11 +452,11 @@ class Process:
             for scope in list(self._tasks):
                 scope.cancel()
         links = self._links
-        self._links = set()
+        self._links = {}
         for other in links:
             p = other._proc
             if p is not None:
-                p._links.discard(pid)
+                p._links.pop(pid, None)
                 p._signal_exit(pid, reason, linked=True)
         monitors = self._monitors
         self._monitors = {}
@@ -575,8 +582,8 @@ async def start_process(
         proc._owner = owner
         owner._owned[proc] = shutdown
     if link and parent is not None:
-        parent._links.add(proc.pid)
-        proc._links.add(parent.pid)
+        parent._links[proc.pid] = None
+        proc._links[parent.pid] = None
     if name is not None:
         try:
             via = resolve_via(name)
@@ -597,7 +604,7 @@ async def start_process(
                 if owner is not None:
                     owner._owned.pop(proc, None)
                 if parent is not None:
-                    parent._links.discard(proc.pid)
+                    parent._links.pop(proc.pid, None)
         if not registered:
             raise StartError(
                 f"cannot start {type(proc).__name__} as {name!r}: the name is already "
@@ -861,10 +868,10 @@ def link(target: PID | str) -> None:
         raise NoProcess(_noproc_message("link()", target), target)
     if proc is me:
         return
-    me._links.add(proc.pid)
-    proc._links.add(me.pid)
+    me._links[proc.pid] = None
+    proc._links[me.pid] = None
     if proc._status is DEAD:  # raced with its death
-        me._links.discard(proc.pid)
+        me._links.pop(proc.pid, None)
         me._signal_exit(proc.pid, proc.exit_reason, linked=True)
 
 
@@ -877,10 +884,10 @@ def unlink(target: PID | str) -> None:
     proc = resolve(target)
     if proc is None:
         if type(target) is PID:
-            me._links.discard(target)
+            me._links.pop(target, None)
         return
-    me._links.discard(proc.pid)
-    proc._links.discard(me.pid)
+    me._links.pop(proc.pid, None)
+    proc._links.pop(me.pid, None)
 
 
 def monitor(target: PID | str) -> Ref:
