@@ -1280,3 +1280,25 @@ class TestExports:
     def test_the_errors_are_the_same_classes_as_anyotps(self) -> None:
         assert anyotp.sync.GenServerError is anyotp.GenServerError
         assert anyotp.sync.GenServerTimeoutError is anyotp.GenServerTimeoutError
+
+
+class TestStructuredErrors:
+    def test_a_call_timeout_carries_server_request_timeout_and_reason(
+        self, counter: Counter
+    ) -> None:
+        request = {"action": "block"}
+        with pytest.raises(GenServerTimeoutError) as info:
+            anyotp.sync.call(counter.pid, request, timeout=0.05)
+        err = info.value
+        assert (err.server, err.request, err.timeout, err.reason) == (
+            counter.pid,
+            request,
+            0.05,
+            "timeout",
+        )
+
+    def test_a_call_to_an_unknown_name_says_noproc(self) -> None:
+        with pytest.raises(GenServerError) as info:
+            anyotp.sync.call("nobody-here", {"action": "get"}, timeout=1)
+        assert info.value.reason == "noproc"
+        assert info.value.server == "nobody-here"

@@ -166,7 +166,30 @@ class TaskTimeout(OTPError, TimeoutError):
 
 
 class GenServerError(OTPError):
-    """Error of the synchronous ``anyotp.sync`` GenServer API."""
+    """Error of the synchronous ``anyotp.sync`` GenServer API.
+
+    Attributes (None where they do not apply):
+        server: the server's PID or name.
+        request: the message of the failed ``call``/``cast``.
+        timeout: the call's timeout in seconds.
+        reason: why: ``"timeout"``, ``"noproc"``, ``"calling_self"``, or the server's
+            exit reason.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        server: Any = None,
+        request: Any = None,
+        timeout: float | None = None,
+        reason: Any = None,
+    ) -> None:
+        super().__init__(message)
+        self.server = server
+        self.request = request
+        self.timeout = timeout
+        self.reason = reason
 
 
 class GenServerTimeoutError(GenServerError, TimeoutError):

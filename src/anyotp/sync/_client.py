@@ -86,8 +86,11 @@ def clamp(timeout: float | None) -> float | None:
 
 def call_process(proc: Process | None, target: Any, request: Any, timeout: float | None) -> Any:
     """Do one blocking call to ``proc`` (``target`` is how the user named it)."""
+    facts = {"server": target, "request": request, "timeout": timeout}
     if proc is None or proc._status is DEAD:
-        raise GenServerError(_noproc_message(f"call(..., {short(request)})", target))
+        raise GenServerError(
+            _noproc_message(f"call(..., {short(request)})", target), reason="noproc", **facts
+        )
     require_no_event_loop(
         f"call({short(request)}) to {label(proc, target)}",
         "use `await anyotp.call(pid, request, timeout=...)`, or make this blocking call "
@@ -99,7 +102,9 @@ def call_process(proc: Process | None, target: Any, request: Any, timeout: float
             f"call({short(request)}) to {label(proc, target)} from inside one of its own "
             "handlers would deadlock: the server handles one message at a time and is "
             "busy running this handler. Use the state you already have, or cast() to "
-            "the server to handle the request after this handler returns"
+            "the server to handle the request after this handler returns",
+            reason="calling_self",
+            **facts,
         )
     waiter = thread_waiter()
     from_ = From(None if me is None else me._pid, waiter)
@@ -107,7 +112,9 @@ def call_process(proc: Process | None, target: Any, request: Any, timeout: float
     monitors[from_] = from_
     if proc._status is DEAD:  # it died between the check and the monitor
         monitors.pop(from_, None)
-        raise GenServerError(_noproc_message(f"call(..., {short(request)})", target))
+        raise GenServerError(
+            _noproc_message(f"call(..., {short(request)})", target), reason="noproc", **facts
+        )
     proc._mbox.put((CALL_TAG, from_, request))
     try:
         got = waiter.wait_blocking(clamp(timeout))
@@ -117,13 +124,17 @@ def call_process(proc: Process | None, target: Any, request: Any, timeout: float
         raise GenServerTimeoutError(
             f"call({short(request)}, timeout={timeout}) to {label(proc, target)} timed out: "
             f"no reply within {timeout} s (the server is busy or blocked in a handler); "
-            "its late reply will be discarded"
+            "its late reply will be discarded",
+            reason="timeout",
+            **facts,
         )
     if type(got) is _Down:
         reason = got.reason
         exc = GenServerError(
             f"call({short(request)}) to {label(proc, target)} failed: the server stopped "
-            f"with exit reason {reason!r} before replying"
+            f"with exit reason {reason!r} before replying",
+            reason=reason,
+            **facts,
         )
         if isinstance(reason, BaseException):
             raise exc from reason
