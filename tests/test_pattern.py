@@ -372,3 +372,37 @@ class TestPatternProperties:
         shrink = bool(sub) and data.draw(st.booleans())
         resized = sub[:-1] if shrink else (*sub, data.draw(leaves))
         assert match(pattern, _replace(value, path, resized)) is None
+
+
+def _reference_match(pattern: Any, value: Any) -> tuple[Any, ...] | None:
+    """The obvious, slow definition of a flat pattern match, for comparison."""
+    if not isinstance(value, type(pattern)) or len(value) != len(pattern):
+        return None
+    out: list[Any] = []
+    for p, v in zip(pattern, value, strict=True):
+        if p is ANY:
+            out.append(v)
+        elif p is IGNORE:
+            continue
+        elif p != v:
+            return None
+    return tuple(out)
+
+
+_leaf = st.sampled_from([ANY, IGNORE, "a", "b", 1, 2])
+_flat_pattern = st.lists(_leaf, min_size=0, max_size=5).map(tuple)
+_flat_value = st.lists(st.sampled_from(["a", "b", 1, 2]), min_size=0, max_size=5).map(tuple)
+
+
+class TestFlatPatternsAgainstAReference:
+    @given(pattern=_flat_pattern, value=_flat_value)
+    def test_every_flat_shape_matches_like_the_reference(
+        self, pattern: tuple[Any, ...], value: tuple[Any, ...]
+    ) -> None:
+        assert match(pattern, value) == _reference_match(pattern, value)
+
+    @given(pattern=_flat_pattern)
+    def test_a_pattern_matches_a_value_built_from_it(self, pattern: tuple[Any, ...]) -> None:
+        value = tuple("x" if p is ANY or p is IGNORE else p for p in pattern)
+        expected = tuple("x" for p in pattern if p is ANY)
+        assert match(pattern, value) == expected

@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import enum
-import inspect
 import logging
 import threading
 from collections.abc import Awaitable, Callable, Generator
@@ -968,7 +967,8 @@ def processes() -> list[PID]:
 
 
 async def _maybe_await(result: Any) -> Any:
-    if type(result) is CoroutineType or inspect.isawaitable(result):
+    # A type lookup, not inspect.isawaitable (an ABC isinstance check).
+    if type(result) is CoroutineType or getattr(type(result), "__await__", None) is not None:
         return await result
     return result
 
