@@ -393,12 +393,6 @@ def thread_waiter() -> Waiter:
     return _ThreadWaiter()
 
 
-def _thread_run_soon(fn: Callable[..., Any], *args: Any) -> None:  # pragma: no cover
-    raise RuntimeError("a thread has no loop to schedule on")
-
-
-THREAD_LOOP_KIND: Final = "thread"
-
 # ------------------------------------------------------------------------- detection
 
 _tls = threading.local()

@@ -197,10 +197,6 @@ class From:
         return f"<From {self.pid!r}>"
 
 
-def _is_normal(reason: Any) -> bool:
-    return type(reason) is str and reason == "normal"
-
-
 class Process:
     """Base class of everything with a PID: actors, servers, supervisors, tasks.
 
@@ -241,7 +237,6 @@ class Process:
     _cleanup_scope: anyio.CancelScope | None = None
     _exit_reason: Any = None
     _state: Any = None
-    _initial_call: str = ""
     #: final exit reason once dead
     exit_reason: Any = None
 
