@@ -276,6 +276,13 @@ def cast_nowait(target: Target, request: Any) -> None:
 _sends = 0
 
 
+def _spent() -> bool:
+    """Count one awaited send; True when the reduction budget is spent (checkpoint)."""
+    global _sends
+    _sends += 1
+    return not _sends & _REDUCTION_MASK
+
+
 async def send(target: Target, message: Any) -> None:
     """Send ``message`` to a process's mailbox; like Erlang's ``!``.
 
@@ -294,9 +301,7 @@ async def send(target: Target, message: Any) -> None:
         TypeError: ``target`` is not a PID, a str or a via-name.
     """
     send_nowait(target, message)
-    global _sends
-    _sends += 1
-    if not _sends & _REDUCTION_MASK:
+    if _spent():
         await _checkpoint()
 
 
@@ -312,9 +317,7 @@ async def cast(target: Target, request: Any) -> None:
         TypeError: ``target`` is not a PID, a str or a via-name.
     """
     cast_nowait(target, request)
-    global _sends
-    _sends += 1
-    if not _sends & _REDUCTION_MASK:
+    if _spent():
         await _checkpoint()
 
 
