@@ -168,7 +168,7 @@ async def dead_pid(me: Actor, tg: anyio.abc.TaskGroup) -> PID:
 
 
 def error_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if r.name == "anyotp" and r.levelno >= logging.ERROR]
+    return [r for r in caplog.records if r.name.startswith("anyotp") and r.levelno >= logging.ERROR]
 
 
 class Boom(Exception):

@@ -126,9 +126,14 @@ class Actor:
             ``("EXIT", pid, reason)`` messages instead of killing this process (except
             ``"kill"``).  Set it as a class attribute or in ``init``; like
             ``process_flag(trap_exit, true)``.
+        log_crashes: False keeps this process's crashes out of the log.
     """
 
     trap_exit: bool = False
+    #: False keeps this process's crashes out of the log (an expected failure; its
+    #: links, monitors and supervisor are told as usual).  ``ChildSpec(log_crashes=)``
+    #: overrides it per child.
+    log_crashes: bool = True
     #: the process control block, once started (the one runtime field of the object)
     _otp_pcb: Proc | None = None
     #: set when init failed: OTP does not call terminate then

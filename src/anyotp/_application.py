@@ -15,6 +15,7 @@ Like starting an OTP application whose exit stops the node::
 from __future__ import annotations
 
 import contextlib
+import logging
 import signal
 import threading
 from collections.abc import AsyncIterator
@@ -23,8 +24,10 @@ from typing import Any
 import anyio
 
 from ._child_spec import ChildSpec
-from ._core import is_process_class, log, spawn, wait_dead
+from ._core import is_process_class, spawn, wait_dead
 from ._exceptions import StartError
+
+log = logging.getLogger("anyotp.application")
 
 __all__ = ["run"]
 

@@ -53,6 +53,8 @@ class ChildSpec:
         type: ``"worker"`` or ``"supervisor"``; derived from ``actor_class`` by default.
         name: register each started instance under this name (a str or a via-name),
             like ``start(name=...)``; a restarted child takes the name again.
+        log_crashes: False keeps the child's crashes out of the log (expected
+            failures: the supervisor still restarts it).
 
     Raises:
         SupervisorError: ``id`` is empty or not a string, or ``actor_class`` is not a
@@ -67,6 +69,7 @@ class ChildSpec:
     shutdown: Shutdown | Literal["default"] = "default"
     type: Literal["worker", "supervisor", "auto"] = "auto"
     name: Any = None
+    log_crashes: bool = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not self.id:

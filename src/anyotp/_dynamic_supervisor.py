@@ -45,6 +45,7 @@ Exit
 from __future__ import annotations
 
 import enum
+import logging
 from collections import deque
 from typing import Any
 
@@ -52,9 +53,11 @@ from ._child_spec import SUP_TAG as _SUP
 from ._child_spec import ChildInfo, ChildSpec, RestartType, is_abnormal
 from ._child_spec import Reject as _Reject
 from ._child_spec import supervisor_request as _request
-from ._core import PID, From, Proc, Target, Waiter, log, spawn, stop, stop_all
+from ._core import PID, From, Proc, Target, Waiter, spawn, stop, stop_all
 from ._exceptions import StartError, SupervisorError
 from ._supervisor import _SupervisorBase
+
+log = logging.getLogger("anyotp.supervisor")
 
 __all__ = ["DynamicSupervisor"]
 
@@ -156,6 +159,7 @@ class DynamicSupervisor(_SupervisorBase):
             link=True,
             shutdown=spec.shutdown_timeout,
             name=spec.name,
+            log_crashes=spec.log_crashes,
         )
         # If it already exited, its EXIT is in our mailbox and handle_info sees it.
         proc: Proc = body._otp_pcb

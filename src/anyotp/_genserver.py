@@ -51,6 +51,7 @@ Exit reasons
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -66,13 +67,14 @@ from ._core import (
     From,
     ProcessExit,
     decode,
-    log,
     maybe_await,
 )
 from ._core import reply as _core_reply
 from ._task import Task
 
 __all__ = ["Continue", "Directive", "GenServer", "NoReply", "Reply", "Stop", "reply"]
+
+log = logging.getLogger("anyotp.genserver")
 
 TASK_SUCCESS = "$$success"
 TASK_FAILURE = "$$failure"
@@ -337,6 +339,7 @@ class GenServer(Actor):
                 if msg is TIMEOUT:  # idle timeout: like OTP's `timeout` message
                     msg = "timeout"
             idle, timeout = timeout, None
+            proc.last_message = msg  # for a crash report
             kind = decode(msg, proc.parent, self.trap_exit)
             if kind == CALL:
                 from_ = msg[1]

@@ -181,7 +181,9 @@ class StateMachine(Actor):
             if self._otp_queue:
                 event_type, content = self._otp_queue.popleft()
             else:
-                event = self._otp_translate(await mbox.get())
+                msg = await mbox.get()
+                proc.last_message = msg  # for a crash report
+                event = self._otp_translate(msg)
                 proc.reductions = r = proc.reductions + 1
                 if not r & _MASK and checkpoint is not None:
                     await checkpoint()  # the reduction budget, as in the GenServer loop

@@ -37,6 +37,7 @@ reason, ``terminate`` runs) before it is killed.  Like Erlang's ``supervisor``.
 from __future__ import annotations
 
 import enum
+import logging
 import time
 from collections import deque
 from typing import Any
@@ -44,9 +45,11 @@ from typing import Any
 from ._child_spec import SUP_TAG as _SUP
 from ._child_spec import ChildInfo, ChildSpec, RestartType, is_abnormal, supervisor_request
 from ._child_spec import Reject as _Reject
-from ._core import PID, From, Proc, Target, log, spawn, stop
+from ._core import PID, From, Proc, Target, spawn, stop
 from ._exceptions import StartError, SupervisorError
 from ._genserver import GenServer
+
+log = logging.getLogger("anyotp.supervisor")
 
 __all__ = ["ChildInfo", "ChildSpec", "RestartStrategy", "RestartType", "Supervisor"]
 
@@ -164,6 +167,7 @@ class Supervisor(_SupervisorBase):
             link=True,
             shutdown=spec.shutdown_timeout,
             name=spec.name,
+            log_crashes=spec.log_crashes,
         )
         child.proc = body._otp_pcb
 

@@ -173,6 +173,11 @@ class Task(Actor):
         self._otp_notify(self._otp_success, value)
         raise ProcessExit("normal")
 
+    def _otp_crash_handled(self, reason: Any) -> bool:
+        """Runtime hook: a failure sent to the notified process (``handle_task_end``)
+        is handled there, not logged as a crash."""
+        return self._otp_notify_pid is not None
+
     def _otp_dying(self, reason: Any) -> None:
         # A runtime hook, run as the process dies on every exit (a kill included), so
         # the notified process always learns that the task ended without a result.
@@ -419,12 +424,16 @@ class _AsyncTask(Task):
 
     _otp_reply_to: Proc | None = None
     _otp_reply_ref: Ref | None = None
+    _otp_delivered = False
 
     async def _otp_boot(
         self, proc: Proc, args: tuple[Any, ...], kwargs: dict[str, Any], ack: Waiter
     ) -> Any:
         func, reply_to, ref, link_to, hook = args
         pid = proc.pid
+        # the outcome goes to an owner (await_/yield_, a DOWN) or a stream: a failure
+        # is handled there, not logged as a crash
+        self._otp_delivered = reply_to is not None or hook is not None
         # Everything below happens before `start` returns and before `func` runs, so a
         # task that finishes at once cannot outrun its monitor, link or hook.
         if hook is not None and not hook.attach(proc):
@@ -440,6 +449,9 @@ class _AsyncTask(Task):
             link_to.links[pid] = None
             proc.links[link_to.pid] = None
         return await super()._otp_boot(proc, (func,), {}, ack)
+
+    def _otp_crash_handled(self, reason: Any) -> bool:
+        return self._otp_delivered
 
     async def run(self, state: Any) -> Any:
         try:

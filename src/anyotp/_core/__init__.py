@@ -79,6 +79,7 @@ from ._process import Shutdown as Shutdown
 from ._process import Status as Status
 from ._process import cancel_exit_hook as cancel_exit_hook
 from ._process import child_tasks as child_tasks
+from ._process import crash_report as crash_report
 from ._process import current_process as current_process
 from ._process import is_process_class as is_process_class
 from ._process import log as log

@@ -40,7 +40,7 @@ from typing import Any, Final, Literal, Protocol
 
 import anyio
 
-from .._exceptions import NotInProcess, StartError
+from .._exceptions import CallExit, NotInProcess, StartError
 from ._backend import TIMEOUT, Loop, Waiter, current_loop, thread_waiter
 from ._ids import PID, Ref
 from ._mailbox import Mailbox
@@ -62,6 +62,7 @@ __all__ = [
     "Shutdown",
     "Status",
     "cancel_exit_hook",
+    "crash_report",
     "current_process",
     "is_process_class",
     "maybe_await",
@@ -75,7 +76,9 @@ __all__ = [
     "wait_dead",
 ]
 
-log = logging.getLogger("anyotp")
+#: The process runtime's logger (crash reports, kills); behaviours log under their
+#: own concern: ``anyotp.supervisor``, ``anyotp.genserver``, ``anyotp.sync``...
+log = logging.getLogger("anyotp.process")
 
 _get_ident = threading.get_ident
 
@@ -183,7 +186,9 @@ class Proc:
         "cleanup_scope",
         "exit_reason",
         "finished",
+        "last_message",
         "links",
+        "log_crashes",
         "loop",
         "mbox",
         "monitoring",
@@ -243,6 +248,11 @@ class Proc:
         self.state: Any = None
         #: messages handled (and sends awaited) so far: the reduction count
         self.reductions = 0
+        #: the message being handled when the body crashed (for the crash report)
+        self.last_message: Any = None
+        #: False: a crash is not logged (``ChildSpec(log_crashes=False)``, or the
+        #: behaviour's ``log_crashes`` class attribute)
+        self.log_crashes: bool = getattr(body, "log_crashes", True)
         #: thread processes: their thread, and whether they finished (died)
         self.thread: threading.Thread | None = None
         self.finished = False
@@ -560,13 +570,15 @@ async def spawn(
     shutdown: Shutdown = 5.0,
     name: Any = None,
     loop: Loop | None = None,
+    log_crashes: bool | None = None,
 ) -> PID:
     """Spawn a process running ``body`` in ``task_group``; wait for its ``init``.
 
     Like ``proc_lib:start_link``: returns once ``init`` returned.  ``owner`` makes it
     an owned child (shielded, stopped by the owner); ``link`` links it to the calling
     process; ``name`` registers it (a str or a via-name) atomically with the start;
-    ``loop`` (a thread loop) runs it on a thread instead of the task group's loop.
+    ``loop`` (a thread loop) runs it on a thread instead of the task group's loop;
+    ``log_crashes=False`` keeps its crashes out of the log.
 
     Raises:
         NotInProcess: no event loop, or ``link`` outside a process.
@@ -588,6 +600,8 @@ async def spawn(
     proc = Proc(body, loop)
     body._otp_pcb = proc
     proc.tg = task_group
+    if log_crashes is not None:
+        proc.log_crashes = log_crashes
     if parent is not None:
         proc.parent = parent.pid
     if owner is not None:
@@ -686,13 +700,7 @@ async def _main(proc: Proc, args: tuple[Any, ...], kwargs: dict[str, Any], ack: 
             init_failed = InitFailed(reason, reason if isinstance(reason, BaseException) else None)
             crashed = False
         if crashed:
-            log.error(
-                "process %r (%s) crashed: %r",
-                proc.pid,
-                type(body).__name__,
-                reason,
-                exc_info=reason,
-            )
+            report_crash(proc, reason)
         proc.status = EXITING
         with anyio.CancelScope(shield=True) as cleanup:
             proc.cleanup_scope = cleanup
@@ -728,6 +736,60 @@ async def stop_owned(proc: Proc) -> None:
     while proc.owned:
         child, shutdown = proc.owned.popitem()
         await stop(child, "shutdown", shutdown)
+
+
+# ----------------------------------------------------------------- crash reports
+
+
+def crash_report(proc: Proc, reason: Any) -> dict[str, Any]:
+    """The structured fields of a crash report, like OTP's ``proc_lib`` crash report:
+    ``pid``, ``name`` (registered), ``behaviour`` (the class), ``reason``,
+    ``initial_call`` (``module.Class.init``) and ``last_message`` (being handled)."""
+    cls = type(proc.body)
+    return {
+        "pid": proc.pid,
+        "name": proc.name,
+        "behaviour": cls.__name__,
+        "reason": reason,
+        "initial_call": f"{cls.__module__}.{cls.__qualname__}.init",
+        "last_message": proc.last_message,
+    }
+
+
+def report_crash(proc: Proc, reason: BaseException) -> None:
+    """Log a crash once, as OTP's logger does, unless it is handled elsewhere.
+
+    The record (logger ``anyotp.process``) carries ``record.crash_report`` (see
+    :func:`crash_report`).  Not logged: a process that opted out (``log_crashes``),
+    a failure the behaviour delivers to a handler (``_otp_crash_handled`` returns
+    True: a task whose result goes to its owner).  A process that crashed because its
+    own ``call`` failed (``CallExit``: the server's crash was reported already) gets
+    a one-line warning, without a second traceback.
+    """
+    if not proc.log_crashes:
+        return
+    handled = getattr(proc.body, "_otp_crash_handled", None)
+    if handled is not None and handled(reason):
+        return
+    extra = {"crash_report": crash_report(proc, reason)}
+    if isinstance(reason, CallExit):
+        log.warning(
+            "process %r (%s) exited: its call to %r failed (%s)",
+            proc.pid,
+            type(proc.body).__name__,
+            reason.server,
+            reason.reason,
+            extra=extra,
+        )
+        return
+    log.error(
+        "process %r (%s) crashed: %r",
+        proc.pid,
+        type(proc.body).__name__,
+        reason,
+        exc_info=reason,
+        extra=extra,
+    )
 
 
 # ----------------------------------------------------------------- helpers

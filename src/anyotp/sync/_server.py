@@ -583,6 +583,7 @@ class TypedGenServer(Generic[CastMsg, CallMsg, State]):
                     break
                 if msg is _GONE:
                     return
+                proc.last_message = msg  # for a crash report
                 kind = decode(msg, proc.parent, self.trap_exit)
                 if kind == CALL:
                     state = on_call(msg[1], msg[2], state)
