@@ -7,7 +7,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
-from ._core import PID, Shutdown, Target, call, is_process_class
+from ._core import PID, SYSTEM_TAG, Shutdown, Target, gen_call, is_process_class
 from ._exceptions import SupervisorError
 
 __all__ = [
@@ -159,7 +159,9 @@ async def supervisor_request(sup: Target, *request: Any, timeout: float | None) 
         SupervisorError: the supervisor refused (the message says why).
         CallError: ``sup`` is not alive or did not answer in time.
     """
-    got = await call(sup, (SUP_TAG, *request), timeout)
+    # Through the system channel (as sys requests): a process that is not a
+    # supervisor answers with a clear error instead of treating it as its own call.
+    got = await gen_call(sup, SYSTEM_TAG, (SUP_TAG, *request), timeout)
     if type(got) is Reject:
         raise SupervisorError(got.message) from got.cause
     return got

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 from ._child_spec import supervisor_request
 from ._core import DEAD, PID, SYSTEM_TAG, Proc, Target, gen_call, noproc_message, route
 from ._exceptions import NoProcess
-from ._genserver import GenServer, SystemFailure
+from ._genserver import GenServer
 
 __all__ = [
     "TreeNode",
@@ -67,10 +67,7 @@ async def get_state(target: Target, timeout: float | None = 5.0) -> Any:
 async def _system_call(proc: Proc, request: tuple[Any, ...], timeout: float | None) -> Any:
     # ("$system", from_, request): a call with the system tag, which the behaviour
     # answers between messages (like sys:get_state/replace_state in OTP).
-    got = await gen_call(proc.pid, SYSTEM_TAG, request, timeout)
-    if type(got) is SystemFailure:
-        raise got.error
-    return got
+    return await gen_call(proc.pid, SYSTEM_TAG, request, timeout)
 
 
 async def replace_state(

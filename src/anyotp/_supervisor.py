@@ -40,7 +40,7 @@ import enum
 import logging
 import time
 from collections import deque
-from typing import Any
+from typing import Any, ClassVar
 
 from ._child_spec import SUP_TAG as _SUP
 from ._child_spec import ChildInfo, ChildSpec, RestartType, is_abnormal, supervisor_request
@@ -80,6 +80,15 @@ class _SupervisorBase(GenServer):
     trap_exit = True
     #: marks supervisors (a ChildSpec's type defaults to "supervisor" for them)
     _otp_supervisor = True
+    _otp_requests: ClassVar[dict[str, str]] = {_SUP: "_otp_sup_request"}
+
+    async def _otp_sup_request(self, from_: From, request: Any, state: Any) -> Any:
+        """A supervisor request (``which_children``, ``start_child``...), served by
+        ``handle_call`` between messages."""
+        reply, state = await self.handle_call(request, from_, state)
+        from_.reply(reply)
+        return state
+
     _otp_restarts: deque[float]
 
     def _otp_note_restart(self) -> None:

@@ -63,6 +63,7 @@ from .._core import (
     thread_waiter,
 )
 from .._exceptions import GenServerError, GenServerTimeoutError
+from .._genserver import wrong_kind
 from ._client import blocking_call, clamp, require_no_event_loop, short
 from ._typecheck import ANYTHING, MessageType, compile_message_type
 
@@ -620,7 +621,7 @@ class TypedGenServer(Generic[CastMsg, CallMsg, State]):
                 return state
             from_.reply(state)
         else:
-            from_.fail(ValueError(f"unknown system request {request!r}"))
+            from_.fail(wrong_kind(self, request))
         return state
 
     def _otp_on_call(self, from_: From, message: Any, state: Any) -> Any:
