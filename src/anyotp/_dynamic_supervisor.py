@@ -48,6 +48,7 @@ import enum
 from collections import deque
 from typing import Any
 
+from . import _telemetry
 from ._core._ids import PID
 from ._core._process import From, Process, Waiter, log, start_process
 from ._core._process import call as _call
@@ -195,6 +196,8 @@ class DynamicSupervisor(_SupervisorBase):
             child.proc._pid,
             reason,
         )
+        if _telemetry.enabled:
+            _telemetry.emit_supervisor_restart(self, spec.id, child.proc._pid, reason)
         self._note_restart()  # exits with "shutdown" past the restart intensity
         while True:
             try:

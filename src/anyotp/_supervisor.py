@@ -42,6 +42,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
+from . import _telemetry
 from ._core._ids import PID
 from ._core._process import From, Process, Shutdown, log, start_process
 from ._core._process import call as _call
@@ -218,6 +219,8 @@ class _SupervisorBase(GenServer):
                 self.max_restarts,
                 self.max_seconds,
             )
+            if _telemetry.enabled:
+                _telemetry.emit_supervisor_shutdown(self, len(window))
             self.stop("shutdown")
 
 
@@ -342,6 +345,8 @@ class Supervisor(_SupervisorBase):
             spec.id,
             reason,
         )
+        if _telemetry.enabled:
+            _telemetry.emit_supervisor_restart(self, spec.id, proc._pid if proc else None, reason)
         await self._restart(child)
 
     async def _restart(self, failed: _Child) -> None:

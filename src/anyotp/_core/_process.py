@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
 import anyio
 
+from .. import _telemetry
 from .._exceptions import (
     CallError,
     CallExit,
@@ -337,6 +338,8 @@ class Process:
                     reason,
                     exc_info=reason,
                 )
+                if _telemetry.enabled:
+                    _telemetry.emit_process_crash(self, reason)
             self._status = EXITING
             with anyio.CancelScope(shield=True) as cleanup:
                 self._cleanup_scope = cleanup
@@ -351,6 +354,8 @@ class Process:
                 log.error("%r: _die(%r) raised %r", self, reason, e, exc_info=e)
                 if self._status is not DEAD:
                     Process._die(self, reason)
+            if _telemetry.enabled:
+                _telemetry.emit_process_exit(self, reason)
             if init_failed is not None and ack is not None:
                 # Only now: when start() raises, the children init started are stopped
                 # and the name is free again (OTP's start_link returns after cleanup).
@@ -615,6 +620,8 @@ async def start_process(
     if type(got) is _InitFailed:
         message = f"{type(proc).__name__} failed to start: init exited with {got.reason!r}"
         raise StartError(message, got.reason) from got.exc
+    if _telemetry.enabled:
+        _telemetry.emit_process_spawn(proc)
     return proc.pid
 
 
@@ -782,6 +789,7 @@ async def call(target: PID | str, request: Any, timeout: float | None = 5.0) -> 
         raise CallNoProc(
             _noproc_message(f"call(..., {request!r})", target), target, request, timeout, "noproc"
         )
+    t0 = _telemetry.emit_call_start(proc, request) if _telemetry.enabled else 0.0
     proc._mbox.put((CALL_TAG, from_, request))
     w = from_._waiter
     try:
@@ -801,6 +809,8 @@ async def call(target: PID | str, request: Any, timeout: float | None = 5.0) -> 
             got = await w.wait(timeout)
     finally:
         monitors.pop(from_, None)
+    if t0:
+        _telemetry.emit_call_stop(t0, proc, request, got, type(got) is _Down or got is TIMEOUT)
     if type(got) is _Down:
         raise _call_exit(target, request, timeout, got.reason)
     if got is TIMEOUT:
