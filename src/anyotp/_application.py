@@ -37,6 +37,7 @@ def run(
     backend: str = "asyncio",
     backend_options: dict[str, Any] | None = None,
     signals: tuple[signal.Signals, ...] = _DEFAULT_SIGNALS,
+    observer: int | ChildSpec | None = None,
     **kwargs: Any,
 ) -> int:
     """Run ``root`` as the program: start it, wait for it, stop it on a signal.
@@ -47,6 +48,9 @@ def run(
         backend: ``"asyncio"`` or ``"trio"`` (as ``anyio.run``).
         backend_options: passed to ``anyio.run`` (e.g. ``{"use_uvloop": True}``).
         signals: signals that trigger an orderly shutdown (main thread only).
+        observer: a port (e.g. ``8090``) or ``Observer.child_spec(...)``: also start
+            the web observer (``anyotp.observer``, the ``observer`` extra) once the
+            root runs, on 127.0.0.1 unless the spec says otherwise.
 
     Returns:
         0 if the root exited ``"normal"`` or was stopped by a signal; 1 otherwise.
@@ -60,7 +64,14 @@ def run(
     if not (isinstance(cls, type) and issubclass(cls, Process)):
         raise TypeError(f"run() takes a process class or a ChildSpec, got {root!r}")
     status: int = anyio.run(
-        _main, cls, args, kwargs, signals, backend=backend, backend_options=backend_options
+        _main,
+        cls,
+        args,
+        kwargs,
+        signals,
+        observer,
+        backend=backend,
+        backend_options=backend_options,
     )
     return status
 
@@ -70,6 +81,7 @@ async def _main(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     signals: tuple[signal.Signals, ...],
+    observer: int | ChildSpec | None = None,
 ) -> int:
     stopped_by_signal = False
     use_signals = bool(signals) and threading.current_thread() is threading.main_thread()
@@ -84,6 +96,8 @@ async def _main(
             except StartError as e:
                 log.error("application %s failed to start: %s", cls.__name__, e, exc_info=e)
                 return 1
+            if observer is not None:
+                await _start_observer(observer, tg)
 
             async def on_signal(received: AsyncIterator[signal.Signals]) -> None:
                 nonlocal stopped_by_signal
@@ -105,3 +119,12 @@ async def _main(
         return 0
     log.error("application %s exited with reason %r", cls.__name__, reason)
     return 1
+
+
+async def _start_observer(observer: int | ChildSpec, tg: Any) -> None:
+    from .observer import Observer  # the optional extra: imported only when asked for
+
+    spec = observer if isinstance(observer, ChildSpec) else Observer.child_spec(port=observer)
+    pid = await spec.actor_class.start(*spec.args, task_group=tg, **spec.kwargs)
+    host, port = await Observer.address(pid)
+    log.info("observer on http://%s:%d/", host, port)
