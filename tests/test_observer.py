@@ -422,3 +422,15 @@ class TestDemo:
             demo.send_signal(signal.SIGINT)
             _, err = demo.communicate(timeout=15)
         assert demo.returncode == 0, err
+
+
+class TestPackaging:
+    def test_the_ui_files_ship_inside_the_package(self) -> None:
+        from importlib.resources import files
+
+        static = files("anyotp.observer") / "static"
+        for name in ("index.html", "app.js", "style.css"):
+            assert (static / name).is_file(), name
+        script = (static / "app.js").read_text()
+        assert ".innerHTML" not in script
+        assert "eval(" not in script

@@ -293,3 +293,31 @@ class TestRuntimeEvents:
             await Echo.start(task_group=tg)
             assert telemetry.sample_mailboxes() == 0
             tg.cancel_scope.cancel()
+
+
+class TestLayering:
+    def test_the_telemetry_module_imports_only_the_standard_library(self) -> None:
+        import ast
+        import sys
+        from pathlib import Path
+
+        from anyotp import _telemetry
+
+        tree = ast.parse(Path(_telemetry.__file__).read_text())
+        imported = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                imported |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                assert node.level == 0, "_telemetry sits below _core: no relative imports"
+                imported.add((node.module or "").split(".")[0])
+        assert imported <= set(sys.stdlib_module_names) | {"__future__"}
+
+    def test_the_core_emits_through_the_low_level_module_only(self) -> None:
+        from pathlib import Path
+
+        import anyotp
+
+        src = Path(anyotp.__file__).parent
+        for path in [*src.glob("_*.py"), *(src / "_core").glob("*.py")]:
+            assert "import telemetry" not in path.read_text(), path.name
