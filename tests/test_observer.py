@@ -382,6 +382,17 @@ class TestRun:
         assert Probe.seen["by_behaviour"] == {"Actor": 1, "GenServer": 1}
         assert Probe.seen["backend"] == backend
 
+    def test_run_stops_the_application_when_the_observer_cannot_start(
+        self, anyio_backend: Any, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            port = taken.getsockname()[1]
+            assert anyotp.run(Workers, backend=anyio_backend[0], signals=(), observer=port) == 1
+        assert "the observer failed to start, stopping the application" in caplog.text
+        assert "Address already in use" in caplog.text
+
 
 def free_port() -> int:
     with socket.socket() as s:

@@ -50,7 +50,9 @@ def run(
         signals: signals that trigger an orderly shutdown (main thread only).
         observer: a port (e.g. ``8090``) or ``Observer.child_spec(...)``: also start
             the web observer (``anyotp.observer``, the ``observer`` extra) once the
-            root runs, on 127.0.0.1 unless the spec says otherwise.
+            root runs, on 127.0.0.1 unless the spec says otherwise.  If it cannot
+            start (the port is taken), the error is logged, the root is stopped
+            and ``run`` returns 1.
 
     Returns:
         0 if the root exited ``"normal"`` or was stopped by a signal; 1 otherwise.
@@ -96,8 +98,10 @@ async def _main(
             except StartError as e:
                 log.error("application %s failed to start: %s", cls.__name__, e, exc_info=e)
                 return 1
-            if observer is not None:
-                await _start_observer(observer, tg)
+            if observer is not None and not await _start_observer(observer, tg):
+                proc._force_exit("shutdown")  # stopped in order, as on a signal
+                await proc._wait_dead()
+                return 1
 
             async def on_signal(received: AsyncIterator[signal.Signals]) -> None:
                 nonlocal stopped_by_signal
@@ -121,10 +125,16 @@ async def _main(
     return 1
 
 
-async def _start_observer(observer: int | ChildSpec, tg: Any) -> None:
+async def _start_observer(observer: int | ChildSpec, tg: Any) -> bool:
+    """Start the web observer next to the root; False (logged) if it cannot start."""
     from .observer import Observer  # the optional extra: imported only when asked for
 
     spec = observer if isinstance(observer, ChildSpec) else Observer.child_spec(port=observer)
-    pid = await spec.actor_class.start(*spec.args, task_group=tg, **spec.kwargs)
+    try:
+        pid = await spec.actor_class.start(*spec.args, task_group=tg, **spec.kwargs)
+    except StartError as e:
+        log.error("the observer failed to start, stopping the application: %s", e, exc_info=e)
+        return False
     host, port = await Observer.address(pid)
     log.info("observer on http://%s:%d/", host, port)
+    return True
