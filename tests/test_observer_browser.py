@@ -140,7 +140,7 @@ def test_the_observer_shows_the_live_system_and_restarts_a_killed_worker(
         expect(page.locator("#live")).to_have_text("live")
         expect(page.locator("#sys-backend")).to_have_text(demo.backend)
         expect(page.locator("#sys-processes")).to_have_text(re.compile(r"^\d+$"))
-        shot(page, demo, "system")
+        expect(page.locator("canvas.chart")).to_have_count(4)
 
         # ---- supervision tree: collapse and expand the application's root
         page.click("nav a[data-view=tree]")
@@ -219,5 +219,14 @@ def test_the_observer_shows_the_live_system_and_restarts_a_killed_worker(
         raised.locator("summary").click()
         expect(raised.locator("pre")).to_contain_text("Traceback (most recent call last)")
         shot(page, demo, "crashes")
+
+        # ---- back to the system page: the restarts and crashes are counted
+        page.click("nav a[data-view=system]")
+        expect(page.locator("#sys-restarts")).to_have_text("2")
+        expect(page.locator("#sys-crashes")).to_have_text("2")
+        if os.environ.get("ANYOTP_SCREENSHOTS") == "1":  # a few points on the charts
+            ticks = re.compile(r"^([89]|\d\d+)$")  # no wait_for_function: the CSP forbids eval
+            expect(page.locator("body")).to_have_attribute("data-ticks", ticks)
+        shot(page, demo, "system")
     finally:
         page.close()

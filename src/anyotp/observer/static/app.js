@@ -14,6 +14,7 @@ const state = {
   expanded: new Set(),
   collapsed: new Set(),
   lastCrashSeen: 0,
+  history: [],
   busy: false,
   killNote: null,
 };
@@ -90,6 +91,36 @@ function card(label, value, id) {
     el("div", { class: "value", id, text: value }));
 }
 
+const HISTORY = 120; // ticks kept for the charts: two minutes
+
+function chart(label, key, format) {
+  const points = state.history.map((h) => h[key]).filter((v) => v !== null && v !== undefined);
+  const canvas = el("canvas", { width: 280, height: 70, class: "chart", "data-chart": key });
+  const ctx = canvas.getContext("2d");
+  if (ctx && points.length > 1) {
+    const max = Math.max(...points) || 1;
+    const min = Math.min(0, ...points);
+    const step = canvas.width / (Math.max(points.length, 20) - 1); // fills up, then scrolls
+    const x0 = canvas.width - step * (points.length - 1);
+    const y = (v) => canvas.height - 4 - ((v - min) / (max - min || 1)) * (canvas.height - 8);
+    ctx.beginPath();
+    points.forEach((v, i) => (i ? ctx.lineTo(x0 + i * step, y(v)) : ctx.moveTo(x0, y(v))));
+    ctx.strokeStyle = "#7a3ea8";
+    ctx.lineWidth = 1.5;
+    ctx.stroke();
+    ctx.lineTo(x0 + (points.length - 1) * step, canvas.height);
+    ctx.lineTo(x0, canvas.height);
+    ctx.closePath();
+    ctx.fillStyle = "rgba(122, 62, 168, 0.12)";
+    ctx.fill();
+  }
+  const last = points.length ? format(points[points.length - 1]) : "–";
+  const peak = points.length ? format(Math.max(...points)) : "–";
+  return el("figure", { class: "card chart-card" },
+    el("figcaption", {}, el("span", { class: "label", text: label }), el("span", { class: "muted", text: ` now ${last} · peak ${peak}` })),
+    canvas);
+}
+
 function renderSystem(s) {
   const cards = el("div", { class: "cards" },
     card("processes", s.processes, "sys-processes"),
@@ -108,7 +139,13 @@ function renderSystem(s) {
   const table = el("table", { class: "small" },
     el("thead", {}, el("tr", {}, el("th", { text: "behaviour" }), el("th", { text: "processes" }))),
     el("tbody", {}, rows));
+  const charts = el("div", { class: "charts" },
+    chart("processes", "processes", (v) => String(v)),
+    chart("calls / s", "calls_per_second", (v) => v.toFixed(1)),
+    chart("event-loop lag", "loop_lag", (v) => `${(v * 1000).toFixed(1)} ms`),
+    chart("memory (RSS)", "memory_rss", fmtBytes));
   return el("section", { id: "system" }, el("h2", { text: "System" }), cards,
+    el("h3", { text: "Last two minutes" }), charts,
     el("h3", { text: "Processes by behaviour" }), table,
     el("p", { class: "muted", text: `${s.python} · node ${s.node} · peak lag ${(s.loop_lag_max * 1000).toFixed(1)} ms` }));
 }
@@ -379,6 +416,9 @@ function live() {
   source.addEventListener("error", () => { indicator.textContent = "reconnecting"; indicator.className = "live off"; });
   source.addEventListener("tick", (e) => {
     state.system = JSON.parse(e.data);
+    state.history.push(state.system);
+    if (state.history.length > HISTORY) state.history.shift();
+    document.body.dataset.ticks = String(state.history.length);
     document.getElementById("footer").textContent =
       `${state.system.processes} processes · ${state.system.backend} · up ${fmtDuration(state.system.uptime)}`;
     updateBadge();
