@@ -19,8 +19,8 @@ from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from .. import PID, TreeNode, exit_process, process_info, processes, supervision_tree
-from ._collector import Collector, find_pid, memory_estimate, pid_key, short_repr
+from .. import PID, TreeNode, exit_process, process_info, supervision_tree
+from ._collector import Collector, find_pid, memory_estimate, pid_key, read_table, short_repr
 
 STATIC = Path(__file__).parent / "static"
 #: How often the live stream pushes a system summary, in seconds.
@@ -126,19 +126,14 @@ def build_app(
 
     async def nodes(request: Request) -> Response:
         # One node for now; with distribution this lists every node of the cluster.
-        node = collector.system()["node"]
+        node = (await collector.table()).node
         return JSONResponse([{"node": node, "local": True}])
 
     async def system(request: Request) -> Response:
-        return JSONResponse(collector.system())
+        return JSONResponse(await collector.system())
 
     async def process_list(request: Request) -> Response:
-        rows = []
-        for pid in processes():
-            info = process_info(pid)
-            if info is not None:
-                rows.append(_row(pid, info))
-        return JSONResponse(rows)
+        return JSONResponse([_row(pid, info) for pid, info in await read_table()])
 
     async def process_detail(request: Request) -> Response:
         key = request.path_params["key"]
@@ -190,10 +185,7 @@ def build_app(
 
     async def tree(request: Request) -> Response:
         roots = []
-        for pid in processes():
-            info = process_info(pid)
-            if info is None:
-                continue
+        for pid, info in await read_table():
             parent = info["parent"]
             if parent is None or process_info(parent) is None:
                 try:
@@ -223,7 +215,7 @@ def build_app(
         async def stream() -> AsyncIterator[str]:
             yield "retry: 2000\n\n"
             while not stopping.is_set():
-                yield f"event: tick\ndata: {json.dumps(collector.system())}\n\n"
+                yield f"event: tick\ndata: {json.dumps(await collector.system())}\n\n"
                 with anyio.move_on_after(TICK):
                     await stopping.wait()
 
@@ -232,6 +224,7 @@ def build_app(
         )
 
     async def metrics(request: Request) -> Response:
+        await collector.table()  # read the process table here, with checkpoints
         return Response(generate_latest(collector.registry), media_type=CONTENT_TYPE_LATEST)
 
     app = Starlette(

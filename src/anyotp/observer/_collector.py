@@ -17,9 +17,10 @@ import time
 import traceback
 from collections import Counter, deque
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import anyio
+import anyio.lowlevel
 import sniffio
 from prometheus_client import CollectorRegistry
 from prometheus_client import Counter as PromCounter
@@ -59,6 +60,37 @@ def short_repr(value: Any, limit: int = 2000) -> str:
 def pid_key(pid: PID) -> str:
     """The PID as the observer's URLs spell it: ``"0.42"``."""
     return repr(pid)[5:-1]
+
+
+#: The observer yields to the event loop after every ``CHUNK`` ``process_info`` calls,
+#: so that reading a large process table never holds the loop for long.
+CHUNK = 200
+#: Seconds a summary of the process table is reused (by every page and scrape).
+TABLE_MAX_AGE = 0.5
+
+
+async def read_table() -> list[tuple[PID, dict[str, Any]]]:
+    """``process_info`` of every live process, oldest first, with a checkpoint every
+    :data:`CHUNK` processes."""
+    rows = []
+    for i, pid in enumerate(processes()):
+        if i and i % CHUNK == 0:
+            await anyio.lowlevel.checkpoint()
+        info = process_info(pid)
+        if info is not None:
+            rows.append((pid, info))
+    return rows
+
+
+class TableStats(NamedTuple):
+    """A summary of the process table."""
+
+    node: str
+    processes: int
+    by_behaviour: dict[str, int]
+    queued: int  #: messages waiting in all mailboxes
+    longest: int  #: the longest mailbox
+    reductions: int | None  #: sum of ``reductions``, None while not reported
 
 
 def find_pid(key: str) -> PID | None:
@@ -111,6 +143,8 @@ class Collector:
         self._rate_calls = 0
         self._rate_reductions: int | None = None
         self.rates: dict[str, float | None] = {"calls": 0.0, "messages": None}
+        self._table: TableStats | None = None
+        self._table_at = 0.0
         self.registry = CollectorRegistry(auto_describe=True)
         self.m_restarts = PromCounter(
             "anyotp_supervisor_restarts",
@@ -215,17 +249,16 @@ class Collector:
             self.loop_lag_max = max(lag, self.loop_lag_max * 0.9)
             if time.monotonic() - last_tick >= 1.0:
                 last_tick = time.monotonic()
-                self.update_rates()
+                self.update_rates((await self.table()).reductions)
                 telemetry.sample_mailboxes()
 
-    def update_rates(self) -> None:
+    def update_rates(self, reductions: int | None) -> None:
         now = time.monotonic()
         dt = now - self._rate_at
         if dt <= 0:
             return
         calls = self.calls
         self.rates["calls"] = (calls - self._rate_calls) / dt
-        reductions = _total_reductions()
         if reductions is not None and self._rate_reductions is not None:
             self.rates["messages"] = max(0, reductions - self._rate_reductions) / dt
         self._rate_at, self._rate_calls, self._rate_reductions = now, calls, reductions
@@ -236,22 +269,43 @@ class Collector:
         since = time.monotonic() - 60.0
         return sum(1 for t in list(times) if t >= since)
 
-    def system(self) -> dict[str, Any]:
-        """The system page's numbers."""
-        pids = processes()
+    async def table(self) -> TableStats:
+        """A summary of the process table, at most :data:`TABLE_MAX_AGE` seconds old."""
+        now = time.monotonic()
+        if self._table is not None and now - self._table_at < TABLE_MAX_AGE:
+            return self._table
+        rows = await read_table()
         by_behaviour: Counter[str] = Counter()
-        queued = 0
-        for pid in pids:
-            info = process_info(pid)
-            if info is not None:
-                by_behaviour[info.get("behaviour", info["class"])] += 1
-                queued += info["message_queue_len"]
-        node = pids[0].node if pids else ""
+        queued = longest = reductions = 0
+        seen_reductions = False
+        for _, info in rows:
+            by_behaviour[info.get("behaviour", info["class"])] += 1
+            n = info["message_queue_len"]
+            queued += n
+            longest = max(longest, n)
+            r = info.get("reductions")
+            if isinstance(r, int):
+                reductions += r
+                seen_reductions = True
+        self._table = TableStats(
+            node=rows[0][0].node if rows else "",
+            processes=len(rows),
+            by_behaviour=dict(sorted(by_behaviour.items())),
+            queued=queued,
+            longest=longest,
+            reductions=reductions if seen_reductions else None,
+        )
+        self._table_at = time.monotonic()
+        return self._table
+
+    async def system(self) -> dict[str, Any]:
+        """The system page's numbers."""
+        table = await self.table()
         return {
-            "node": node,
-            "processes": len(pids),
-            "by_behaviour": dict(sorted(by_behaviour.items())),
-            "queued_messages": queued,
+            "node": table.node,
+            "processes": table.processes,
+            "by_behaviour": table.by_behaviour,
+            "queued_messages": table.queued,
             "calls_per_second": self.rates["calls"],
             "messages_per_second": self.rates["messages"],
             "restarts_per_minute": self.per_minute(self.restart_times),
@@ -267,16 +321,6 @@ class Collector:
         }
 
 
-def _total_reductions() -> int | None:
-    total, seen = 0, False
-    for pid in processes():
-        info = process_info(pid)
-        if info is not None and isinstance(info.get("reductions"), int):
-            total += info["reductions"]
-            seen = True
-    return total if seen else None
-
-
 class _SystemMetrics(PromCollector):
     """Gauges computed at scrape time from the live process table."""
 
@@ -287,38 +331,26 @@ class _SystemMetrics(PromCollector):
         return []
 
     def collect(self) -> Iterator[Metric]:
+        # The table summary was refreshed (asynchronously) by the /metrics endpoint
+        # just before: collecting reads no process.
         owner = self.owner
-        by_behaviour: Counter[str] = Counter()
-        queued = 0
-        longest = 0
-        reductions = 0
-        for pid in processes():
-            info = process_info(pid)
-            if info is None:
-                continue
-            by_behaviour[info.get("behaviour", info["class"])] += 1
-            n = info["message_queue_len"]
-            queued += n
-            longest = max(longest, n)
-            r = info.get("reductions")
-            if isinstance(r, int):
-                reductions += r
+        table = owner._table or TableStats("", 0, {}, 0, 0, None)
         g = GaugeMetricFamily(
             "anyotp_processes", "Live processes, by behaviour", labels=["behaviour"]
         )
-        for behaviour, n in sorted(by_behaviour.items()):
+        for behaviour, n in table.by_behaviour.items():
             g.add_metric([behaviour], n)
         yield g
         yield GaugeMetricFamily(
-            "anyotp_mailbox_messages", "Messages waiting in all mailboxes", value=queued
+            "anyotp_mailbox_messages", "Messages waiting in all mailboxes", value=table.queued
         )
         yield GaugeMetricFamily(
-            "anyotp_mailbox_max_length", "Length of the longest mailbox", value=longest
+            "anyotp_mailbox_max_length", "Length of the longest mailbox", value=table.longest
         )
         yield CounterMetricFamily(
             "anyotp_messages_handled",
             "Messages handled by all live processes (their reductions; 0 if not tracked)",
-            value=reductions,
+            value=table.reductions or 0,
         )
         yield GaugeMetricFamily(
             "anyotp_loop_lag_seconds",
