@@ -49,6 +49,7 @@ something is attached), as ``telemetry_poller`` does for Elixir.
 
 from __future__ import annotations
 
+from ._core._process import processes
 from ._introspection import process_info
 from ._telemetry import CALL_EXCEPTION as CALL_EXCEPTION
 from ._telemetry import CALL_START as CALL_START
@@ -114,9 +115,6 @@ def sample_mailboxes() -> int:
     Returns:
         How many samples were emitted.
     """
-    from . import _telemetry
-    from ._core._process import processes
-
     if not any(MAILBOX_SAMPLE in h.events for h in list_handlers(MAILBOX_SAMPLE)):
         return 0
     n = 0
@@ -125,6 +123,6 @@ def sample_mailboxes() -> int:
         if info is None:
             continue
         meta = {"pid": pid, "class": info["class"], "name": info["registered_name"]}
-        _telemetry.execute(MAILBOX_SAMPLE, {"length": info["message_queue_len"]}, meta)
+        execute(MAILBOX_SAMPLE, {"length": info["message_queue_len"]}, meta)
         n += 1
     return n
