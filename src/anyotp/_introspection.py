@@ -128,10 +128,20 @@ def _current_callback(task: Any) -> str | None:
     return found
 
 
+def _behaviour(cls: type) -> str:
+    """The nearest anyotp behaviour ``cls`` derives from (``"GenServer"``,
+    ``"Supervisor"``, ``"Task"``...): the first class of its MRO defined in anyotp."""
+    for base in cls.__mro__:
+        if base.__module__.startswith("anyotp._") and not base.__name__.startswith("_"):
+            return base.__name__
+    return "Process"
+
+
 def process_info(target: Target) -> dict[str, Any] | None:
     """A snapshot of a live process, like ``erlang:process_info/1``; None if not alive.
 
-    Keys: ``pid``, ``class``, ``status`` (``"starting"``, ``"running"``,
+    Keys: ``pid``, ``class``, ``behaviour`` (the anyotp base class: ``"GenServer"``,
+    ``"Supervisor"``...), ``status`` (``"starting"``, ``"running"``,
     ``"exiting"``), ``message_queue_len``, ``messages`` (up to 10, oldest first),
     ``links``, ``monitors`` (refs this process monitors), ``monitored_by`` (count),
     ``registered_name``, ``trap_exit``, ``parent``, ``owner``, ``children`` (owned
@@ -153,6 +163,7 @@ def process_info(target: Target) -> dict[str, Any] | None:
     return {
         "pid": proc.pid,
         "class": type(body).__name__,
+        "behaviour": _behaviour(type(body)),
         "status": proc.status.name.lower(),
         "message_queue_len": len(proc.mbox),
         "messages": proc.mbox.messages()[:10],

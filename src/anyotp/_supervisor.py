@@ -42,6 +42,7 @@ import time
 from collections import deque
 from typing import Any, ClassVar
 
+from . import _telemetry
 from ._child_spec import SUP_TAG as _SUP
 from ._child_spec import ChildInfo, ChildSpec, RestartType, is_abnormal, supervisor_request
 from ._child_spec import Reject as _Reject
@@ -105,6 +106,8 @@ class _SupervisorBase(GenServer):
                 self.max_restarts,
                 self.max_seconds,
             )
+            if _telemetry.enabled:
+                _telemetry.emit_supervisor_shutdown(self, len(window))
             self.stop("shutdown")
 
 
@@ -230,6 +233,8 @@ class Supervisor(_SupervisorBase):
             spec.id,
             reason,
         )
+        if _telemetry.enabled:
+            _telemetry.emit_supervisor_restart(self, spec.id, proc.pid if proc else None, reason)
         await self._otp_restart(child)
 
     async def _otp_restart(self, failed: _Child) -> None:
