@@ -22,6 +22,7 @@ and monitors are told, and the task group it runs in is *not* disturbed.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from types import CoroutineType
 from typing import Any, TypeVar
@@ -37,6 +38,7 @@ from ._core import (
     ProcessExit,
     Shutdown,
     Waiter,
+    check_timeout,
     child_tasks,
     compile_patterns,
     current_process,
@@ -87,6 +89,62 @@ class ActorHandle:
 
     def __repr__(self) -> str:
         return f"<ActorHandle {self.pid!r}>"
+
+
+#: What a callback must look like: its parameters after ``self``, and whether it
+#: must be (True), must not be (False) or may be (None) an ``async def``.
+Callbacks = dict[str, tuple[str, bool | None]]
+
+
+def check_callbacks(cls: type, callbacks: Callbacks, hint: str = "") -> None:
+    """Check, when a behaviour subclass is defined, the callbacks it overrides:
+    coroutine or not, and how many arguments.  Mistakes are caught at class
+    definition, not on the first message.
+
+    Raises:
+        TypeError: naming the method, what is wrong and the fix.
+    """
+    for name, (params, want_async) in callbacks.items():
+        fn = cls.__dict__.get(name)
+        if fn is None or not callable(fn):
+            continue
+        fn = inspect.unwrap(fn)
+        wanted = [p.strip() for p in params.split(",") if p.strip()]
+        shape = f"{name}(self{''.join(', ' + p for p in wanted)})"
+        if params == "*args":
+            shape = f"{name}(self, ...)"
+        is_async = inspect.iscoroutinefunction(fn)
+        if want_async is True and not is_async:
+            raise TypeError(
+                f"{cls.__name__}.{name} must be a coroutine function: write "
+                f"`async def {shape}` (the runtime awaits it)"
+            )
+        if want_async is False and is_async:
+            raise TypeError(
+                f"{cls.__name__}.{name} must be a plain function: write `def {shape}` "
+                f"(it runs on the server's thread){hint}"
+            )
+        if params == "*args":  # any arguments (init gets what start was given)
+            continue
+        try:
+            sig = inspect.signature(fn)
+        except (TypeError, ValueError):
+            continue
+        positional = [
+            p
+            for p in list(sig.parameters.values())[1:]
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+        if any(p.kind is p.VAR_POSITIONAL for p in sig.parameters.values()):
+            continue
+        required = [p for p in positional if p.default is p.empty]
+        if not (len(required) <= len(wanted) <= len(positional)):
+            got = ", ".join(["self", *(p.name for p in positional)])
+            raise TypeError(
+                f"{cls.__name__}.{name}({got}) takes {len(positional)} argument(s) after "
+                f"self, but the runtime calls it as {shape}: give it exactly those "
+                f"parameters{hint}"
+            )
 
 
 def task_group_target(cls_name: str, task_group: Any) -> tuple[Any, Proc | None]:
@@ -274,6 +332,8 @@ class Actor:
                 pattern contains a dict/set literal.
         """
         proc = self._otp_started("receive()")
+        if timeout is not None and (type(timeout) is not float or not timeout >= 0):
+            check_timeout(timeout, "receive()")
         for p in patterns:
             if type(p) is not tuple or len(p) != 2 or not callable(p[1]):
                 raise InvalidPattern(

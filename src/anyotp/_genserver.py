@@ -55,7 +55,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from ._actor import Actor
+from ._actor import Actor, Callbacks, check_callbacks
 from ._core import (
     CALL,
     CAST,
@@ -203,6 +203,21 @@ class Stop(Directive):
 
 
 reply = _core_reply
+
+_GENSERVER_CALLBACKS: Callbacks = {
+    "init": ("*args", None),
+    "handle_call": ("request, from_, state", True),
+    "handle_cast": ("request, state", True),
+    "handle_info": ("message, state", True),
+    "handle_continue": ("continue_arg, state", None),
+    "handle_task_end": ("child_pid, status, result, state", None),
+    "terminate": ("reason, state", None),
+    "run": ("state", True),
+}
+_ELIXIR_HINT = (
+    " (unlike Elixir's handle_call/3 with the state last, anyotp's handle_call gets "
+    "(request, from_, state), and handle_cast/handle_info get (message, state))"
+)
 _MASK = REDUCTIONS - 1
 
 
@@ -210,7 +225,14 @@ class GenServer(Actor):
     """Generic server behaviour: implement ``init`` and the ``handle_*`` callbacks.
 
     Do not override ``run``: the GenServer loop dispatches every message itself.
+    Callbacks are checked when a subclass is defined: ``handle_call``,
+    ``handle_cast`` and ``handle_info`` must be ``async def`` with the parameters
+    below (a ``TypeError`` names the method and the fix otherwise).
     """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        check_callbacks(cls, _GENSERVER_CALLBACKS, _ELIXIR_HINT)
 
     async def init(self, *args: Any, **kwargs: Any) -> Any:
         """Return the initial state; gets the arguments given to ``start``."""

@@ -49,6 +49,7 @@ When not to use it
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 import time
 from collections import deque
@@ -71,6 +72,7 @@ from ._core import (
     Shutdown,
     Target,
     Waiter,
+    check_timeout,
     current_loop,
     current_process,
     demonitor,
@@ -196,7 +198,11 @@ class Task(Actor):
             func: a callable taking no arguments (use ``functools.partial`` for args).
             task_group: an anyio TaskGroup, or ``self.children`` of an actor (the task
                 is then stopped when the actor exits).
+
+        Raises:
+            TypeError: ``func`` is not callable (a coroutine object: pass the function).
         """
+        _check_callable(func, f"{cls.__name__}.spawn()")
         tg, owner = task_group_target(cls.__name__, task_group)
         task = cls()
         await spawn(task, (func,), {}, tg, owner=owner)
@@ -217,6 +223,7 @@ class Task(Actor):
         ``(failure_message_name, task_pid, exception)`` (an :class:`ExitError` if the
         task was stopped before finishing).
         """
+        _check_callable(func, f"{cls.__name__}.spawn_and_notify()")
         tg, owner = task_group_target(cls.__name__, task_group)
         task = cls()
         args = (func, parent_pid, success_message_name, failure_message_name)
@@ -551,6 +558,18 @@ def _keys(ref: Ref) -> tuple[Callable[[Any], tuple[Any, ...] | None], ...]:
     return (result, down)
 
 
+def _check_callable(func: Any, what: str) -> None:
+    if callable(func):
+        return
+    if inspect.iscoroutine(func):
+        func.close()  # never awaited: close it, so no "never awaited" warning follows
+        raise TypeError(
+            f"{what} takes a function, got a coroutine object: pass the function itself "
+            "(and its arguments with functools.partial), not the result of calling it"
+        )
+    raise TypeError(f"{what} takes a function, got {type(func).__name__} {func!r}")
+
+
 async def _receive(me: Proc, task: TaskHandle, timeout: float | None) -> Outcome | None:
     ref = task.ref
     assert ref is not None
@@ -575,6 +594,7 @@ def _exit_error(pid: Any, reason: Any, what: str) -> BaseException:
 
 
 async def _await(task: TaskHandle, timeout: float | None) -> Any:
+    check_timeout(timeout, "Task.await_()")
     me = _owner(task, "await_")
     got = await _receive(me, task, timeout)
     if got is None:
@@ -591,6 +611,7 @@ async def _await(task: TaskHandle, timeout: float | None) -> Any:
 
 
 async def _yield(task: TaskHandle, timeout: float | None) -> Outcome | None:
+    check_timeout(timeout, "Task.yield_()")
     me = _owner(task, "yield_")
     return await _receive(me, task, timeout)
 

@@ -39,6 +39,7 @@ __all__ = [
     "From",
     "call",
     "call_blocking",
+    "check_timeout",
     "decode",
     "deliver_reply",
     "gen_call",
@@ -193,6 +194,27 @@ def reply(from_: From, value: Any) -> None:
 # ------------------------------------------------------------------------ call
 
 
+def check_timeout(timeout: Any, what: str) -> float | None:
+    """``timeout`` if it is a number of seconds >= 0 or None.
+
+    Raises:
+        TypeError: it is not a number (a str, a bool...).
+        ValueError: it is negative or NaN.
+    """
+    if timeout is None:
+        return None
+    if not isinstance(timeout, int | float) or isinstance(timeout, bool):
+        raise TypeError(
+            f"{what}: timeout must be a number of seconds or None (wait forever), got "
+            f"{type(timeout).__name__} {timeout!r}"
+        )
+    if not timeout >= 0:  # also NaN
+        raise ValueError(
+            f"{what}: timeout must be >= 0 seconds (or None to wait forever), got {timeout!r}"
+        )
+    return timeout
+
+
 def _calling_self(target: Any, request: Any, timeout: float | None) -> CallError:
     return CallError(
         f"call({target!r}, {request!r}) from the process itself would deadlock: "
@@ -319,6 +341,8 @@ async def call(target: Target, request: Any, timeout: float | None = 5.0) -> Any
 
 async def gen_call(target: Target, tag: str, request: Any, timeout: float | None) -> Any:
     """:func:`call` with another message tag (``SYSTEM_TAG`` for system requests)."""
+    if timeout is not None and (type(timeout) is not float or not timeout >= 0):
+        check_timeout(timeout, f"call({target!r}, {request!r})")
     me = current_process()
     loop = me.loop if me is not None and me.loop.kind != "thread" else current_loop()
     if loop is None:
@@ -357,6 +381,7 @@ def call_blocking(target: Target, tag: str, request: Any, timeout: float | None)
     Raises:
         As :func:`call`.
     """
+    check_timeout(timeout, f"call({target!r}, {request!r})")
     w = thread_waiter()
     from_, proc, pid = _begin(target, tag, request, timeout, w)
     try:
