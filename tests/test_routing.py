@@ -188,13 +188,14 @@ class TestFairness:
                 await wait_until(lambda: handled[0] > 1_000, what="the flood reached the server")
                 await Ticker.start(ticks, task_group=tg)
                 started = anyio.current_time()
-                await wait_until(lambda: len(ticks) >= 5, timeout=3.0, what="five ticks")
+                await wait_until(lambda: len(ticks) >= 3, timeout=3.0, what="three ticks")
                 assert handled[0] > 1_000
             finally:
                 stop.set()
                 for t in threads:
                     t.join()
-            assert ticks[4] - started < 1.0, f"5 ticks of 10 ms took {ticks[4] - started:.2f} s"
+            # 10x slack over the nominal 30 ms: a starved ticker would take seconds
+            assert ticks[2] - started < 0.3, f"3 ticks of 10 ms took {ticks[2] - started:.2f} s"
             tg.cancel_scope.cancel()
 
     async def test_an_actor_whose_run_never_awaits_lets_a_sibling_stop_it(self) -> None:
