@@ -13,6 +13,7 @@ import pytest
 
 from anyotp import (
     CallNoProc,
+    CallTimeout,
     From,
     GenServer,
     NoReply,
@@ -22,6 +23,7 @@ from anyotp import (
     cast,
     reply,
 )
+from anyotp._core import _gen
 from anyotp.testing import wait_until
 
 pytestmark = pytest.mark.anyio
@@ -66,6 +68,18 @@ class TestFrom:
             with anyio.fail_after(5):
                 await answered.wait()
             assert answer == [42]
+            tg.cancel_scope.cancel()
+
+    async def test_a_call_whose_from_was_pickled_leaves_no_reply_alias_behind(self) -> None:
+        async with anyio.create_task_group() as tg:
+            pid = await Deferred.start(task_group=tg)
+            before = dict(_gen._aliases)
+            with pytest.raises(CallTimeout):
+                await call(pid, "wait", timeout=0.05)
+            assert await call(pid, "pickled?")
+            assert _gen._aliases == before, "the timed-out call's From is still reachable"
+            await cast(pid, "late")  # a late reply through the copy is discarded
+            assert await call(pid, "pickled?")
             tg.cancel_scope.cancel()
 
 
