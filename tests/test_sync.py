@@ -1443,3 +1443,19 @@ class TestSelfExit:
             server.call({})
             assert log == ["before", "after", {"next": True}, ("EXIT", server.pid, "boom")]
             assert is_alive(server.pid)
+
+    @pytest.mark.parametrize(("reason", "exit_reason"), [("boom", "boom"), ("kill", "killed")])
+    def test_an_exit_signal_to_itself_in_init_fails_start_with_that_reason(
+        self, reason: str, exit_reason: str
+    ) -> None:
+        class Quitter(GenServer[int]):
+            def init(self) -> int:
+                anyotp.exit_process(anyotp.self_pid(), reason)
+                return 0
+
+        server = Quitter()
+        with pytest.raises(
+            GenServerError, match=f"exited with reason '{exit_reason}' before init returned"
+        ):
+            server.start()
+        assert server.exit_reason == exit_reason

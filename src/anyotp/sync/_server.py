@@ -528,6 +528,10 @@ class TypedGenServer(Generic[CastMsg, CallMsg, State]):
                     return
                 proc.status = EXITING
             proc.unlink_all_quietly()  # the starter gets the error; links get nothing
+            if isinstance(e, ProcessExit):  # exit_process(self_pid(), reason) in init
+                self._otp_finish(proc, e.reason)
+                ack.set(InitFailed(e.reason, None))
+                return
             self._otp_finish(proc, e)
             ack.set(InitFailed(e, e))
             return
