@@ -1459,3 +1459,16 @@ class TestSelfExit:
         ):
             server.start()
         assert server.exit_reason == exit_reason
+
+    def test_an_exit_signal_to_itself_in_terminate_ends_the_server_with_that_reason(
+        self,
+    ) -> None:
+        class Renamer(GenServer[int]):
+            def terminate(self, state: int) -> None:
+                anyotp.exit_process(anyotp.self_pid(), "renamed")
+
+        server = Renamer()
+        server.start()
+        server.stop(WAIT)
+        assert server.exit_reason == "renamed"
+        assert not server_thread_alive(server)

@@ -703,6 +703,8 @@ class TypedGenServer(Generic[CastMsg, CallMsg, State]):
         if not _is_killed(reason):
             try:
                 self.terminate(state)
+            except ProcessExit as e:  # exit_process(self_pid(), r) in terminate: exit with r
+                reason = e.reason
             except Exception as e:
                 log.error(
                     "%s %r: terminate() raised %r", type(self).__name__, proc.pid, e, exc_info=e
