@@ -74,7 +74,7 @@ class TestFrom:
         async with anyio.create_task_group() as tg:
             pid = await Deferred.start(task_group=tg)
             before = dict(_gen._aliases)
-            with pytest.raises(CallTimeout):
+            with pytest.raises(CallTimeout, match="timed out"):
                 await call(pid, "wait", timeout=0.05)
             assert await call(pid, "pickled?")
             assert _gen._aliases == before, "the timed-out call's From is still reachable"

@@ -321,9 +321,9 @@ class TestSendSemantics:
             watch = watch_exit(reg)
             exit_process(reg, "kill")
             await watch.reason()
-            with pytest.raises(NoProcess):
+            with pytest.raises(NoProcess, match=r"the registry <PID 0\.\d+> is not alive"):
                 await send(Via(reg, "inbox"), "x")
-            with pytest.raises(NoProcess):
+            with pytest.raises(NoProcess, match=r"the registry <PID 0\.\d+> is not alive"):
                 cast_nowait(("via", reg, "inbox"), "x")
             assert is_alive(pid)
             tg.cancel_scope.cancel()
