@@ -4,7 +4,7 @@ Layering (a lower layer never imports a higher one; tests/test_layers.py checks 
 
     _exceptions  <-  _core (the sealed runtime: see _core/__init__.py)
                  <-  _actor  <-  _child_spec  <-  _task  <-  _genserver
-                 <-  _timer, _agent, _statem, _registry, _introspection
+                 <-  _timer  <-  _agent, _statem, _registry, _introspection
                  <-  _supervisor  <-  _dynamic_supervisor  <-  _task_supervisor
                  <-  _application  <-  sync (thread API), testing
 

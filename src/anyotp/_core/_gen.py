@@ -274,12 +274,13 @@ def _begin(
 
 def _end(from_: From, proc: Proc | None, pid: PID) -> None:
     """Demonitor: the second half of every call."""
+    ref = from_._ref
+    if ref is not None:  # a remote call, or a From that was pickled: reachable by ref
+        _aliases.pop(ref, None)
     if proc is not None:
         proc.monitors.pop(from_, None)
         return
-    ref = from_._ref
     assert ref is not None
-    _aliases.pop(ref, None)
     _remote_demonitor(ref, pid)
 
 

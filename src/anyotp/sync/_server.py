@@ -542,6 +542,10 @@ class TypedGenServer(Generic[CastMsg, CallMsg, State]):
                     return
                 proc.status = EXITING
             proc.unlink_all_quietly()  # the starter gets the error; links get nothing
+            if isinstance(e, ProcessExit):  # exit_process(self_pid(), reason) in init
+                self._otp_finish(proc, e.reason)
+                ack.set(InitFailed(e.reason, None))
+                return
             self._otp_finish(proc, e)
             ack.set(InitFailed(e, e))
             return
@@ -714,6 +718,8 @@ class TypedGenServer(Generic[CastMsg, CallMsg, State]):
         if not _is_killed(reason):
             try:
                 self.terminate(state)
+            except ProcessExit as e:  # exit_process(self_pid(), r) in terminate: exit with r
+                reason = e.reason
             except Exception as e:
                 log.error(
                     "%s %r: terminate() raised %r", type(self).__name__, proc.pid, e, exc_info=e
