@@ -27,6 +27,7 @@ CORE = PACKAGE / "_core"
 #: ``anyotp/__init__.py`` and ``anyotp/_core/__init__.py``, made exact by the imports.
 RANKS: dict[str, int] = {
     "anyotp._exceptions": 0,
+    "anyotp._telemetry": 1,  # stdlib only: the core emits events through it
     # the sealed runtime, in the order of _core/__init__.py
     "anyotp._core._ids": 10,
     "anyotp._core._backend": 11,
@@ -50,13 +51,19 @@ RANKS: dict[str, int] = {
     "anyotp._supervisor": 26,
     "anyotp._dynamic_supervisor": 27,
     "anyotp._task_supervisor": 28,
-    "anyotp._application": 29,
+    "anyotp._application": 38,  # run(App, observer=...) starts the observer
     # the thread API and the test helpers: nothing below imports them
     "anyotp.sync._typecheck": 30,
     "anyotp.sync._client": 30,
     "anyotp.sync._server": 31,
     "anyotp.sync": 32,
     "anyotp.testing": 30,
+    "anyotp.telemetry": 30,
+    # the observer (an optional extra): built on the public API's modules
+    "anyotp.observer._collector": 33,
+    "anyotp.observer._app": 34,
+    "anyotp.observer._server": 35,
+    "anyotp.observer": 36,
     # public re-exports only
     "anyotp": 40,
 }

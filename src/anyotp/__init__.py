@@ -2,11 +2,12 @@
 
 Layering (a lower layer never imports a higher one; tests/test_layers.py checks it)::
 
-    _exceptions  <-  _core (the sealed runtime: see _core/__init__.py)
+    _exceptions, _telemetry  <-  _core (the sealed runtime: see _core/__init__.py)
                  <-  _actor  <-  _child_spec  <-  _task  <-  _genserver
                  <-  _timer  <-  _agent, _statem, _registry, _introspection
                  <-  _supervisor  <-  _dynamic_supervisor  <-  _task_supervisor
-                 <-  _application  <-  sync (thread API), testing
+                 <-  sync (thread API), testing, telemetry
+                 <-  observer (optional extra)  <-  _application
 
 This module only re-exports the public names.
 """
