@@ -36,6 +36,16 @@ SEED_NAMES = [
 ]
 
 
+# Erlang/OTP primitives added on top of the seeds: each must stay exported.
+OTP_NAMES = [
+    "spawn",
+    "spawn_link",
+    "spawn_monitor",
+    "receive",
+    "process_flag",
+]
+
+
 def _isort_key(name: str) -> tuple[int, str]:
     """The order ruff's RUF022 keeps ``__all__`` in ("isort-style"): CONSTANTS, then
     Classes, then everything else, each group sorted."""
@@ -80,6 +90,11 @@ class TestAll:
 
     @pytest.mark.parametrize("name", SEED_NAMES)
     def test_every_name_of_the_documented_api_is_exported(self, name: str) -> None:
+        assert name in anyotp.__all__
+        assert hasattr(anyotp, name)
+
+    @pytest.mark.parametrize("name", OTP_NAMES)
+    def test_every_otp_primitive_is_exported(self, name: str) -> None:
         assert name in anyotp.__all__
         assert hasattr(anyotp, name)
 
