@@ -43,6 +43,8 @@ OTP_NAMES = [
     "spawn_monitor",
     "receive",
     "process_flag",
+    "multi_call",
+    "abcast",
 ]
 
 

@@ -66,6 +66,8 @@ from ._genserver import GenServer as GenServer
 from ._genserver import NoReply as NoReply
 from ._genserver import Reply as Reply
 from ._genserver import Stop as Stop
+from ._genserver import abcast as abcast
+from ._genserver import multi_call as multi_call
 from ._genserver import reply as reply
 from ._introspection import TreeNode as TreeNode
 from ._introspection import format_tree as format_tree
@@ -151,6 +153,7 @@ __all__ = [
     "Via",
     "ViaRegistry",
     "_",
+    "abcast",
     "call",
     "cancel_timer",
     "cast",
@@ -164,6 +167,7 @@ __all__ = [
     "make_ref",
     "match",
     "monitor",
+    "multi_call",
     "process_flag",
     "process_info",
     "processes",
