@@ -30,6 +30,7 @@ import anyio
 
 from ._core import (
     DEAD,
+    EXITING,
     PID,
     REDUCTIONS,
     RUNNING,
@@ -150,6 +151,8 @@ class Actor:
     _otp_pcb: Proc | None = None
     #: set when init failed: OTP does not call terminate then
     _otp_no_terminate: bool = False
+    #: on_exit callbacks of children that died while this actor was exiting
+    _otp_exit_callbacks: list[tuple[Callable[[PID, Any], Any], PID, Any]] | None = None
 
     @property
     def pid(self) -> PID:
@@ -250,10 +253,12 @@ class Actor:
                 await checkpoint()
 
     async def _otp_cleanup(self, reason: Any) -> Any:
-        if self._otp_no_terminate:
-            return reason
         proc = self._otp_pcb
         assert proc is not None
+        if self._otp_exit_callbacks:
+            await self._otp_run_exit_callbacks(proc)
+        if self._otp_no_terminate:
+            return reason
         try:
             await maybe_await(self.terminate(reason, proc.state))
         except ProcessExit as e:  # stop(r) in terminate: exit with r (Erlang: exit/1 there)
@@ -261,6 +266,16 @@ class Actor:
         except Exception as e:
             log.error("%r: terminate(%r, ...) raised %r", proc, reason, e, exc_info=e)
         return reason
+
+    async def _otp_run_exit_callbacks(self, proc: Proc) -> None:
+        """Run the ``on_exit`` callbacks of children stopped by this actor's exit."""
+        pending = self._otp_exit_callbacks
+        self._otp_exit_callbacks = None
+        for callback, pid, why in pending or ():
+            try:
+                await maybe_await(callback(pid, why))
+            except Exception as e:  # the owner is exiting anyway: log and go on
+                log.error("%r: on_exit callback %r raised %r", proc, callback, e, exc_info=e)
 
     async def receive(
         self, *patterns: tuple[Any, Callable[..., Any]], timeout: float | None = None
@@ -383,8 +398,11 @@ class Actor:
 
         Args:
             actor_cls: the Actor subclass to start; ``*args``/``**kwargs`` go to its init.
-            on_exit: called as ``on_exit(pid, reason)`` (sync or async, in a child task
-                of this actor) when the child exits while this actor is running.
+            on_exit: called as ``on_exit(pid, reason)`` (sync or async) when the child
+                exits: in a child task of this actor while it runs; and when the child
+                is stopped because this actor exits, during that exit, after the
+                child died and before this actor's ``terminate`` (a sync callback is
+                called, an async one awaited; not when this actor is killed).
             shutdown: seconds the child gets to stop, ``"brutal_kill"``, or None.
 
         Returns:
@@ -413,8 +431,17 @@ class _OnExit:
         owner = self.owner
         if owner.on_loop(self.down, pid, reason):
             return
-        if owner.status is RUNNING:
+        status = owner.status
+        if status is RUNNING or status is STARTING:
             child_tasks(owner).start_soon(self.callback, pid, reason)
+        elif status is EXITING:
+            # The owner is stopping its children: run the callback during its
+            # shutdown, after the children died and before its terminate.
+            body = owner.body
+            pending = body._otp_exit_callbacks
+            if pending is None:
+                pending = body._otp_exit_callbacks = []
+            pending.append((self.callback, pid, reason))
 
 
 # ------------------------------------------------------------------------ stop
