@@ -48,6 +48,17 @@ OTP_NAMES = [
 ]
 
 
+# Class-level functions of the OTP API that must stay reachable and documented.
+OTP_METHODS = [
+    ("GenServer", "stop"),
+    ("Agent", "stop"),
+    ("Supervisor", "stop"),
+    ("Supervisor", "start_link"),
+    ("Task", "await_many"),
+    ("Task", "yield_many"),
+]
+
+
 def _isort_key(name: str) -> tuple[int, str]:
     """The order ruff's RUF022 keeps ``__all__`` in ("isort-style"): CONSTANTS, then
     Classes, then everything else, each group sorted."""
@@ -99,6 +110,10 @@ class TestAll:
     def test_every_otp_primitive_is_exported(self, name: str) -> None:
         assert name in anyotp.__all__
         assert hasattr(anyotp, name)
+
+    @pytest.mark.parametrize(("cls", "method"), OTP_METHODS)
+    def test_every_otp_class_function_exists_and_is_documented(self, cls: str, method: str) -> None:
+        assert inspect.getdoc(getattr(getattr(anyotp, cls), method))
 
     def test_underscore_is_IGNORE(self) -> None:
         assert anyotp._ is anyotp.IGNORE
