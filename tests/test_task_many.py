@@ -16,8 +16,10 @@ from anyotp import (
     TaskSupervisor,
     TaskTimeout,
     exit_process,
+    is_alive,
     process_flag,
 )
+from anyotp.testing import wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -102,6 +104,7 @@ class TestAwaitMany:
         async def body() -> bool:
             quick = await Task.async_(value_after, 1)
             slow = await Task.async_(anyio.sleep_forever)
+            await wait_until(lambda: not is_alive(quick.pid))  # its result is in the mailbox
             with pytest.raises(TaskTimeout, match=r"1 result\(s\) missing after 0.05 s") as info:
                 await Task.await_many([quick, slow], timeout=0.05)
             assert info.value.task is slow
@@ -127,7 +130,8 @@ class TestYieldMany:
             ok = await Task.async_(value_after, 7)
             bad = await Task.async_(boom, "no")
             slow = await Task.async_(anyio.sleep_forever)
-            got = await Task.yield_many([ok, bad, slow], timeout=0.2)
+            await wait_until(lambda: not is_alive(ok.pid) and not is_alive(bad.pid))
+            got = await Task.yield_many([ok, bad, slow], timeout=0.05)
             await Task.shutdown(slow, "brutal_kill")
             return got
 
