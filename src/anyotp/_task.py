@@ -40,6 +40,8 @@ Messages
 Timeouts
     ``await_`` raises :class:`~anyotp.TaskTimeout` and leaves the task running (Elixir
     exits the caller); ``yield_`` returns None.  Both take seconds; None waits forever.
+    ``await_many`` and ``yield_many`` do the same for several tasks at once, with one
+    timeout for all of them.
 
 When not to use it
     For work whose result nobody awaits, use ``TaskSupervisor.start_child``; for a
