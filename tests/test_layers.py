@@ -40,6 +40,7 @@ RANKS: dict[str, int] = {
     "anyotp._core": 19,
     # behaviours
     "anyotp._actor": 20,
+    "anyotp._spawn": 21,  # plain processes: spawn, receive, process_flag
     "anyotp._child_spec": 21,
     "anyotp._task": 22,
     "anyotp._genserver": 23,

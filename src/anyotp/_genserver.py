@@ -55,6 +55,8 @@ import logging
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+import anyio
+
 from ._actor import Actor, Callbacks, check_callbacks
 from ._core import (
     CALL,
@@ -69,11 +71,24 @@ from ._core import (
     decode,
     maybe_await,
 )
+from ._core import call as _call
+from ._core import cast as _cast
+from ._core import local_node as _local_node
 from ._core import reply as _core_reply
-from ._exceptions import SupervisorError
+from ._exceptions import CallError, NoProcess, SupervisorError
 from ._task import Task
 
-__all__ = ["Continue", "Directive", "GenServer", "NoReply", "Reply", "Stop", "reply"]
+__all__ = [
+    "Continue",
+    "Directive",
+    "GenServer",
+    "NoReply",
+    "Reply",
+    "Stop",
+    "abcast",
+    "multi_call",
+    "reply",
+]
 
 log = logging.getLogger("anyotp.genserver")
 
@@ -480,3 +495,83 @@ class GenServer(Actor):
     async def run(self, state: Any) -> Any:
         """Not used: the GenServer loop dispatches messages to the ``handle_*`` callbacks."""
         raise NotImplementedError
+
+
+# ------------------------------------------------------------- multi_call / abcast
+
+
+def _nodes_for(what: str, name: Any, nodes: list[str] | None) -> tuple[str, list[str]]:
+    if type(name) is not str:
+        raise TypeError(
+            f"{what}() takes a locally registered name (a str), got "
+            f"{type(name).__name__} {name!r}: register the server on each node under "
+            "the same name"
+        )
+    here = _local_node()[0]
+    return here, [here] if nodes is None else list(nodes)
+
+
+async def multi_call(
+    name: str, request: Any, timeout: float | None = 5.0, nodes: list[str] | None = None
+) -> tuple[list[tuple[str, Any]], list[str]]:
+    """Call the server registered as ``name`` on each of ``nodes``; gather the replies.
+
+    Like ``gen_server:multi_call/4``: the calls run concurrently, each bounded by
+    ``timeout``, so the whole takes at most about ``timeout`` seconds.  A node where
+    no process is registered under ``name``, whose server exits before replying or
+    does not reply in time (its late reply is dropped) is a *bad node*; so, until
+    distribution reaches it, is any node other than this one.
+
+    Args:
+        name: the locally registered name of the server on every node.
+        request: passed to each server's ``handle_call``.
+        timeout: seconds each call waits; None waits forever.
+        nodes: node names; None means this node only (``local_node()[0]``).
+
+    Returns:
+        ``(replies, bad_nodes)``: ``replies`` is a list of ``(node, reply)``,
+        ``bad_nodes`` a list of node names, both in the order of ``nodes``.
+
+    Raises:
+        TypeError: ``name`` is not a str.
+    """
+    here, targets = _nodes_for("multi_call", name, nodes)
+    outcomes: list[tuple[bool, Any]] = [(False, None)] * len(targets)
+
+    async def one(i: int) -> None:
+        try:
+            outcomes[i] = (True, await _call(name, request, timeout))
+        except CallError:
+            pass
+
+    async with anyio.create_task_group() as tg:
+        for i, node in enumerate(targets):
+            if node == here:
+                tg.start_soon(one, i)
+    replies = [(node, got[1]) for node, got in zip(targets, outcomes, strict=True) if got[0]]
+    bad = [node for node, got in zip(targets, outcomes, strict=True) if not got[0]]
+    return replies, bad
+
+
+async def abcast(name: str, request: Any, nodes: list[str] | None = None) -> None:
+    """Cast ``request`` to the server registered as ``name`` on each of ``nodes``.
+
+    Like ``gen_server:abcast/3``: fire and forget; a node where nothing is
+    registered under ``name`` (or, until distribution reaches it, any node other
+    than this one) is skipped silently, as Erlang drops such casts.
+
+    Args:
+        name: the locally registered name of the server on every node.
+        request: passed to each server's ``handle_cast``.
+        nodes: node names; None means this node only (``local_node()[0]``).
+
+    Raises:
+        TypeError: ``name`` is not a str.
+    """
+    here, targets = _nodes_for("abcast", name, nodes)
+    for node in targets:
+        if node == here:
+            try:
+                await _cast(name, request)
+            except NoProcess:
+                pass
