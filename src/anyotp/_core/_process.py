@@ -29,11 +29,13 @@ sync API, on a thread of its own (a *thread loop*, see ``_backend.new_thread_loo
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import enum
 import logging
 import threading
+import weakref
 from collections.abc import Callable
 from types import CoroutineType
 from typing import Any, Final, Literal, Protocol
@@ -628,7 +630,10 @@ async def spawn(
             )
     ack = here.new_waiter()  # set from the process's task or thread: any thread
     try:
-        task_group.start_soon(_main, proc, args, kwargs, ack, name=type(body).__name__)
+        if loop.kind == "asyncio" and loop is here:
+            _aio_host(task_group).start(proc, _main(proc, args, kwargs, ack, False))
+        else:
+            task_group.start_soon(_main, proc, args, kwargs, ack, True, name=type(body).__name__)
     except BaseException:
         proc.die("noproc")
         raise
@@ -651,7 +656,9 @@ def _abandon(proc: Proc, parent: Proc | None) -> None:
         parent.links.pop(proc.pid, None)
 
 
-async def _main(proc: Proc, args: tuple[Any, ...], kwargs: dict[str, Any], ack: Waiter) -> None:
+async def _main(
+    proc: Proc, args: tuple[Any, ...], kwargs: dict[str, Any], ack: Waiter, shield: bool
+) -> None:
     body = proc.body
     thread_main = getattr(body, "_otp_thread_task", None)
     if thread_main is not None:  # a thread process: this task stands for it
@@ -660,8 +667,9 @@ async def _main(proc: Proc, args: tuple[Any, ...], kwargs: dict[str, Any], ack: 
     # Owned processes are shielded from outside cancellation: their owner stops
     # them, in order.  The shield is entered before the first checkpoint.
     # (An unowned process enters a shared no-op context instead of a scope: an anyio
-    # CancelScope costs ~1 KB per process; bench: spawn, million.)
-    with anyio.CancelScope(shield=True) if proc.owner is not None else _NO_SHIELD:
+    # CancelScope costs ~1 KB per process; bench: spawn, million.  A process on a
+    # host task (asyncio) has no outer scope at all: `shield` is False.)
+    with anyio.CancelScope(shield=True) if shield and proc.owner is not None else _NO_SHIELD:
         token = _current.set(proc)
         get_task = proc.loop.current_task
         proc.task = get_task() if get_task is not None else None
@@ -725,6 +733,90 @@ async def _main(proc: Proc, args: tuple[Any, ...], kwargs: dict[str, Any], ack: 
         _current.reset(token)
         if outer_cancel is not None:
             raise outer_cancel
+
+
+# ------------------------------------------------------- the asyncio process host
+
+
+class _AioHost:
+    """The processes spawned into one anyio task group, on asyncio.
+
+    anyio's ``TaskGroup.start_soon`` costs a task handle, a wrapper coroutine, a task
+    state, events and callbacks per task: a third of a process's spawn time and
+    objects (bench: spawn, million).  On asyncio a process is instead a bare task of
+    the loop, and one *host* task -- an ordinary child of the task group -- stands
+    for all of them: the group does not exit before the host, the host does not exit
+    before the last of its processes, and when the group is cancelled the host stops
+    its unowned processes with ``"shutdown"`` (owned ones are stopped by their owners,
+    in order) and waits for every one.  So nothing outlives its task group, and
+    cancelling a tree stops it top-down, as with one task per process.
+    """
+
+    __slots__ = ("__weakref__", "errors", "procs", "running", "tg", "waiter")
+
+    def __init__(self, tg: Any) -> None:
+        self.tg = tg
+        self.procs: dict[Any, Proc] = {}
+        self.waiter: Waiter | None = None
+        self.running = True
+        self.errors: list[BaseException] = []
+
+    def start(self, proc: Proc, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro, name=type(proc.body).__name__)
+        self.procs[task] = proc
+        task.add_done_callback(self._done)
+
+    def _done(self, task: Any) -> None:
+        self.procs.pop(task, None)
+        if not task.cancelled():
+            exc = task.exception()
+            if exc is not None:  # KeyboardInterrupt, SystemExit: the group gets it
+                self.errors.append(exc)
+        w = self.waiter
+        if w is not None and (not self.procs or self.errors):
+            w.set(None)
+
+    async def _wait_all(self) -> None:
+        loop = current_loop()
+        assert loop is not None
+        while self.procs and not self.errors:
+            self.waiter = w = loop.new_waiter()
+            try:
+                await w
+            finally:
+                self.waiter = None
+
+    async def run(self) -> None:
+        try:
+            await self._wait_all()
+        except BaseException:  # the group is cancelled (or failed): stop what is ours
+            with anyio.CancelScope(shield=True):
+                for proc in list(self.procs.values()):
+                    if proc.owner is None:
+                        proc.force_exit("shutdown")
+                self.errors.clear()
+                await self._wait_all()
+            raise
+        finally:
+            self.running = False
+            if _aio_hosts.get(self.tg) is self:
+                del _aio_hosts[self.tg]
+        if self.errors:
+            raise self.errors[0]
+
+
+_aio_hosts: weakref.WeakKeyDictionary[Any, _AioHost] = weakref.WeakKeyDictionary()
+
+
+def _aio_host(task_group: Any) -> _AioHost:
+    """The running host of ``task_group``, started on first use (raises like
+    ``start_soon`` if the group is not active)."""
+    host = _aio_hosts.get(task_group)
+    if host is None or not host.running:
+        host = _AioHost(task_group)
+        task_group.start_soon(host.run, name="anyotp processes")
+        _aio_hosts[task_group] = host
+    return host
 
 
 async def stop_owned(proc: Proc) -> None:
