@@ -19,11 +19,14 @@ from anyotp import (
     From,
     GenServer,
     NoProcess,
+    NoReply,
     StartError,
+    Stop,
     call,
     cast,
     cast_nowait,
     exit_process,
+    get_state,
     is_alive,
     send,
     whereis,
@@ -458,6 +461,22 @@ class TestStart:
             assert anyotp_records(caplog, logging.ERROR) == []
             tg.cancel_scope.cancel()
 
+    async def test_init_returning_stop_makes_start_fail_without_terminate(self) -> None:
+        terminated: list[Any] = []
+
+        class Refuses(GenServer):
+            async def init(self) -> Any:
+                return Stop("not_today")
+
+            async def terminate(self, reason: Any, state: Any) -> None:
+                terminated.append(reason)
+
+        async with anyio.create_task_group() as tg:
+            with pytest.raises(StartError) as info:
+                await Refuses.start(task_group=tg)
+        assert info.value.reason == "not_today"
+        assert terminated == []
+
 
 # --------------------------------------------------------------------------- terminate
 
@@ -799,4 +818,54 @@ class TestSpawnTask:
             exit_process(pid, "shutdown")
             assert await reason() == "shutdown"
             assert not is_alive(task_pid)
+            tg.cancel_scope.cancel()
+
+    async def test_a_killed_task_still_reaches_handle_task_end_as_a_failure(self) -> None:
+        class Parent(GenServer):
+            async def init(self, ended: anyio.Event) -> Any:
+                self.ended = ended
+                return None
+
+            async def handle_call(self, request: Any, from_: From, state: Any) -> Any:
+                pid = await self.spawn_task(anyio.sleep_forever)
+                return pid, state
+
+            async def handle_task_end(
+                self, child_pid: PID, status: str, result: Any, state: Any
+            ) -> Any:
+                self.ended.set()
+                return (status, type(result).__name__, getattr(result, "reason", None))
+
+        ended = anyio.Event()
+        async with anyio.create_task_group() as tg:
+            parent = await Parent.start(ended, task_group=tg)
+            task = await call(parent, "spawn")
+            exit_process(task, "kill")
+            with anyio.fail_after(2):
+                await ended.wait()
+            assert await get_state(parent) == ("failure", "ExitError", "killed")
+            tg.cancel_scope.cancel()
+
+
+# --------------------------------------------------------------------------- idle timeouts
+
+
+class TestIdleTimeoutAndSystemMessages:
+    async def test_get_state_does_not_cancel_a_pending_idle_timeout(self) -> None:
+        fired = anyio.Event()
+
+        class Idle(GenServer):
+            async def init(self) -> Any:
+                return NoReply("waiting", 0.05)
+
+            async def handle_info(self, message: Any, state: Any) -> Any:
+                fired.set()
+                return message
+
+        async with anyio.create_task_group() as tg:
+            pid = await Idle.start(task_group=tg)
+            assert await get_state(pid) == "waiting"
+            with anyio.fail_after(2):
+                await fired.wait()
+            assert await get_state(pid) == "timeout"
             tg.cancel_scope.cancel()

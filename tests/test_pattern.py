@@ -85,6 +85,18 @@ class TestTuples:
         assert match((int, ANY), Point(1, 2)) == (1, 2)
 
 
+class TestNamedTuplePatterns:
+    def test_a_namedtuple_pattern_matches_its_class_element_wise(self) -> None:
+        assert match(Point(ANY, 0), Point(5, 0)) == (5,)
+        assert match(Point(ANY, 0), Point(5, 1)) is None
+
+    def test_a_namedtuple_pattern_does_not_match_a_plain_tuple(self) -> None:
+        assert match(Point(ANY, 0), (5, 0)) is None
+
+    def test_a_namedtuple_nested_in_a_tuple_pattern_is_structural_too(self) -> None:
+        assert match(("at", Point(ANY, ANY)), ("at", Point(1, 2))) == (1, 2)
+
+
 class TestLists:
     def test_a_list_matches_a_list_element_wise(self) -> None:
         assert match(["a", ANY, int], ["a", "b", 3]) == ("b", 3)

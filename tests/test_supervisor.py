@@ -83,6 +83,11 @@ class Worker(GenServer):
         self.log.append(("terminate", self.name, reason))
 
 
+class Named(GenServer):
+    async def handle_call(self, request: Any, from_: From, state: Any) -> Any:
+        return "here", state
+
+
 def worker(name: str, log: list[Any], **options: Any) -> ChildSpec:
     return ChildSpec(id=name, actor_class=Worker, args=(name, log), **options)
 
@@ -223,6 +228,35 @@ class TestStartup:
         async with anyio.create_task_group() as tg:
             await make_sup(lambda: [worker("a", log)]).start(task_group=tg, name="app")
             assert list(await pids("app")) == ["a"]
+            tg.cancel_scope.cancel()
+
+    async def test_start_arguments_reach_child_specs(self) -> None:
+        class Sup(Supervisor):
+            def child_specs(self, n: int, *, prefix: str) -> list[ChildSpec]:  # type: ignore[override]
+                return [ChildSpec(id=f"{prefix}{i}", actor_class=Named) for i in range(n)]
+
+        async with anyio.create_task_group() as tg:
+            sup = await Sup.start(2, prefix="w", task_group=tg)
+            assert [c.id for c in await Supervisor.which_children(sup)] == ["w0", "w1"]
+            tg.cancel_scope.cancel()
+
+    async def test_a_named_child_is_registered_and_takes_its_name_back_after_a_restart(
+        self,
+    ) -> None:
+        class Sup(Supervisor):
+            def child_specs(self) -> list[ChildSpec]:
+                return [ChildSpec(id="n", actor_class=Named, name="the-named-one")]
+
+        async with anyio.create_task_group() as tg:
+            await Sup.start(task_group=tg)
+            first = whereis("the-named-one")
+            assert first is not None
+            assert await call("the-named-one", "where") == "here"
+            exit_process(first, "kill")
+            with anyio.fail_after(2):
+                while whereis("the-named-one") in (None, first):
+                    await anyio.sleep(0.005)
+            assert await call("the-named-one", "where") == "here"
             tg.cancel_scope.cancel()
 
 
@@ -776,6 +810,10 @@ class TestChildSpecValidation:
     def test_a_bad_restart_is_rejected(self) -> None:
         with pytest.raises(SupervisorError, match="restart must be a RestartType"):
             ChildSpec(id="x", actor_class=Worker, restart="permanent")
+
+    def test_an_unknown_type_is_rejected_naming_the_value(self) -> None:
+        with pytest.raises(SupervisorError, match=r"type must be 'worker' or 'supervisor'.*bogus"):
+            ChildSpec(id="x", actor_class=Named, type="bogus")  # type: ignore[arg-type]
 
     def test_supervisorerror_is_a_valueerror(self) -> None:
         assert issubclass(SupervisorError, ValueError)
