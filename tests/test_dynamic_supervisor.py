@@ -25,7 +25,7 @@ from anyotp import (
     exit_process,
     is_alive,
 )
-from anyotp.testing import watch_exit
+from anyotp.testing import wait_until, watch_exit
 
 pytestmark = pytest.mark.anyio
 
@@ -91,12 +91,13 @@ async def children(sup: PID) -> list[PID | None]:
 
 async def wait_children(sup: PID, predicate: Callable[[list[PID | None]], bool]) -> list[Any]:
     """Poll ``which_children`` (deadline-bounded) until ``predicate`` holds."""
-    with anyio.fail_after(2):
-        while True:
-            now = await children(sup)
-            if predicate(now):
-                return now
-            await anyio.sleep(0.002)
+
+    async def holds() -> tuple[list[PID | None]] | None:
+        now = await children(sup)
+        return (now,) if predicate(now) else None
+
+    (now,) = await wait_until(holds, timeout=2, what="the children to change")
+    return now
 
 
 # ---------------------------------------------------------------------- start_child

@@ -35,7 +35,7 @@ from anyotp import (
     send,
     whereis,
 )
-from anyotp.testing import watch_exit
+from anyotp.testing import wait_until, watch_exit
 
 pytestmark = pytest.mark.anyio
 
@@ -783,9 +783,7 @@ class TestSpawnTask:
         async with anyio.create_task_group() as tg:
             pid = await Spawner.start(task_group=tg)
             task_pid = await call(pid, "spawn")
-            with anyio.fail_after(2):
-                while not await call(pid, "get"):
-                    await anyio.sleep(0.005)
+            await wait_until(lambda: call(pid, "get"), timeout=2, what="handle_task_end")
             assert await call(pid, "get") == [(task_pid, "success", 42)]
             tg.cancel_scope.cancel()
 
@@ -811,9 +809,7 @@ class TestSpawnTask:
         async with anyio.create_task_group() as tg:
             pid = await Spawner.start(task_group=tg)
             await call(pid, "spawn")
-            with anyio.fail_after(2):
-                while await call(pid, "get") is None:
-                    await anyio.sleep(0.005)
+            await wait_until(lambda: call(pid, "get"), timeout=2, what="handle_task_end")
             assert await call(pid, "get") == ("success", 42)
             tg.cancel_scope.cancel()
 
@@ -892,14 +888,14 @@ class TestDeferredReply:
 
             tg.start_soon(waiter)
             tg.start_soon(waiter)
-            with anyio.fail_after(2):
-                while await call(pid, "count") < 2:
-                    await anyio.sleep(0.005)
+
+            async def both_parked() -> bool:
+                return await call(pid, "count") >= 2
+
+            await wait_until(both_parked, timeout=2, what="both callers parked")
             assert results == []
             await cast(pid, "go")
-            with anyio.fail_after(2):
-                while len(results) < 2:
-                    await anyio.sleep(0.005)
+            await wait_until(lambda: len(results) >= 2, timeout=2, what="both replies")
             assert results == ["go", "go"]
             tg.cancel_scope.cancel()
 
@@ -971,9 +967,7 @@ class TestContinue:
         async with anyio.create_task_group() as tg:
             pid = await NoHandler.start(task_group=tg)
             assert await call(pid, "go") == "ok"
-            with anyio.fail_after(2):
-                while is_alive(pid):
-                    await anyio.sleep(0.005)
+            await wait_until(lambda: not is_alive(pid), timeout=2, what="the server's exit")
             tg.cancel_scope.cancel()
 
 
@@ -1023,9 +1017,7 @@ class TestIdleTimeout:
         async with anyio.create_task_group() as tg:
             pid = await Bad.start(task_group=tg)
             await cast(pid, "x")
-            with anyio.fail_after(2):
-                while is_alive(pid):
-                    await anyio.sleep(0.005)
+            await wait_until(lambda: not is_alive(pid), timeout=2, what="the server's exit")
             tg.cancel_scope.cancel()
         assert "is not a Continue(arg) or an idle timeout" in caplog.text
 
@@ -1075,9 +1067,7 @@ class TestStop:
         async with anyio.create_task_group() as tg:
             pid = await Stopper.start(seen, task_group=tg)
             assert await call(pid, "stop_with_reply") == "bye"
-            with anyio.fail_after(2):
-                while not seen:
-                    await anyio.sleep(0.005)
+            await wait_until(lambda: seen, timeout=2, what="terminate")
             assert seen == [("normal", "final")]
             assert not is_alive(pid)
 

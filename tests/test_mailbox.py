@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 import anyotp
 from anyotp import ANY, IGNORE, Actor, ReceiveTimeout
 from anyotp._core import Mailbox, compile_patterns, current_loop
+from anyotp.testing import wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -95,9 +96,7 @@ class TestFifo:
             pid = await Waiter.start(task_group=tg)
             await ready.wait()
             await anyotp.send(pid, ("hello", "world"))
-            with anyio.fail_after(2):
-                while anyotp.is_alive(pid):
-                    await anyio.sleep(0.005)
+            await wait_until(lambda: not anyotp.is_alive(pid), timeout=2, what="the exit")
         assert got == ["world"]
 
 

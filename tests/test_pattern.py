@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 import anyotp
 from anyotp import ANY, IGNORE, PID, Actor, InvalidPattern, _, match
+from anyotp.testing import wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -240,9 +241,7 @@ async def _receive_error(bad: tuple[Any, ...]) -> BaseException:
     result: dict[str, Any] = {}
     async with anyio.create_task_group() as tg:
         pid = await _ReceiveBadArgs.start(bad, result, task_group=tg)
-        with anyio.fail_after(2):
-            while anyotp.is_alive(pid):
-                await anyio.sleep(0.005)
+        await wait_until(lambda: not anyotp.is_alive(pid), timeout=2, what="the exit")
     error: BaseException = result["error"]
     return error
 

@@ -51,6 +51,7 @@ from anyotp import (
     send_nowait,
     unlink,
 )
+from anyotp.testing import wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -251,9 +252,7 @@ class TestStart:
 
         async with anyio.create_task_group() as tg:
             pid = await Counter.start(1, task_group=tg)
-            with anyio.fail_after(2):
-                while is_alive(pid):
-                    await anyio.sleep(0.005)
+            await wait_until(lambda: not is_alive(pid), timeout=2, what="the exit")
         assert states == [1, 2, 3]
 
 
@@ -604,9 +603,7 @@ class TestExitProcess:
             pid = await Hanging.start(log=log, report_to=me.pid, task_group=tg)
             ref = monitor(pid)
             send_nowait(pid, ("stop", "normal"))
-            with anyio.fail_after(2):
-                while not log:
-                    await anyio.sleep(0.005)
+            await wait_until(lambda: log, timeout=2, what="terminate to start")
             exit_process(pid, "kill")
             return await down(me, ref)
 
@@ -994,12 +991,12 @@ class TestIsolation:
             ref = monitor(before["a"])
             send_nowait(before["a"], ("crash", Boom("supervised crash")))
             await down(me, ref)
-            with anyio.fail_after(2):
-                while True:
-                    after = {c.id: c.pid for c in await Supervisor.which_children(sup)}
-                    if after["a"] not in (None, before["a"]):
-                        break
-                    await anyio.sleep(0.005)
+
+            async def restarted() -> dict[str, PID | None] | None:
+                after = {c.id: c.pid for c in await Supervisor.which_children(sup)}
+                return after if after["a"] not in (None, before["a"]) else None
+
+            after = await wait_until(restarted, timeout=2, what="a restarted")
             return (
                 after["b"] == before["b"],
                 await ping(me, before["b"]),

@@ -31,7 +31,7 @@ from anyotp import (
     register,
     whereis,
 )
-from anyotp.testing import watch_exit
+from anyotp.testing import wait_until, watch_exit
 
 pytestmark = pytest.mark.anyio
 
@@ -114,18 +114,37 @@ async def pids(sup: PID | str) -> dict[str, PID | None]:
 
 async def wait_pid_change(sup: PID, child_id: str, old: PID | None) -> PID | None:
     """Wait until the supervisor reports a PID for ``child_id`` other than ``old``."""
-    with anyio.fail_after(2):
-        while True:
-            now = (await pids(sup)).get(child_id, old)
-            if now != old:
-                return now
-            await anyio.sleep(0.005)
+
+    async def changed() -> tuple[PID | None] | None:
+        now = (await pids(sup)).get(child_id, old)
+        return (now,) if now != old else None
+
+    (now,) = await wait_until(changed, timeout=2, what=f"a new PID for {child_id!r}")
+    return now
 
 
 async def wait_gone(sup: PID, child_id: str) -> None:
-    with anyio.fail_after(2):
-        while child_id in await pids(sup):
-            await anyio.sleep(0.005)
+    async def gone() -> bool:
+        return child_id not in await pids(sup)
+
+    await wait_until(gone, timeout=2, what=f"{child_id!r} gone from the children")
+
+
+async def wait_all_restarted(
+    sup: PID, before: dict[str, PID | None], ids: str
+) -> dict[str, PID | None]:
+    """Wait until every child is running and each of ``ids`` has a new PID."""
+
+    async def restarted() -> dict[str, PID | None] | None:
+        after = await pids(sup)
+        if None in after.values() or any(after[n] == before[n] for n in ids):
+            return None
+        return after
+
+    result: dict[str, PID | None] = await wait_until(
+        restarted, timeout=2, what=f"children {ids} restarted"
+    )
+    return result
 
 
 async def crash(sup: PID, child_id: str) -> PID | None:
@@ -253,9 +272,11 @@ class TestStartup:
             assert first is not None
             assert await call("the-named-one", "where") == "here"
             exit_process(first, "kill")
-            with anyio.fail_after(2):
-                while whereis("the-named-one") in (None, first):
-                    await anyio.sleep(0.005)
+            await wait_until(
+                lambda: whereis("the-named-one") not in (None, first),
+                timeout=2,
+                what="the restarted child registered under the name",
+            )
             assert await call("the-named-one", "where") == "here"
             tg.cancel_scope.cancel()
 
@@ -290,11 +311,7 @@ class TestStrategies:
             before = await pids(sup)
             log.clear()
             await crash(sup, "b")
-            with anyio.fail_after(2):
-                while None in (after := await pids(sup)).values() or any(
-                    after[n] == before[n] for n in "abcd"
-                ):
-                    await anyio.sleep(0.005)
+            after = await wait_all_restarted(sup, before, "abcd")
             assert all(after[n] != before[n] for n in "abcd")
             terminated = [e[1:] for e in log if e[0] == "terminate"]
             # b crashed; then the others were stopped, newest first
@@ -319,11 +336,7 @@ class TestStrategies:
             before = await pids(sup)
             log.clear()
             await crash(sup, "b")
-            with anyio.fail_after(2):
-                while None in (after := await pids(sup)).values() or any(
-                    after[n] == before[n] for n in "bcd"
-                ):
-                    await anyio.sleep(0.005)
+            after = await wait_all_restarted(sup, before, "bcd")
             assert after["a"] == before["a"]
             assert all(after[n] != before[n] for n in "bcd")
             terminated = [e[1:] for e in log if e[0] == "terminate"]

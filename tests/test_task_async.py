@@ -30,6 +30,7 @@ from anyotp import (
     processes,
     self_pid,
 )
+from anyotp.testing import wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -55,9 +56,7 @@ async def in_process(body: Callable[[], Awaitable[T]]) -> T:
 
 async def wait_dead(*pids: Any) -> None:
     """Deadline-bounded poll until none of ``pids`` is alive."""
-    with anyio.fail_after(2):
-        while any(is_alive(p) for p in pids):
-            await anyio.sleep(0.002)
+    await wait_until(lambda: not any(is_alive(p) for p in pids), timeout=2, what=f"{pids!r} dead")
 
 
 def boom(message: str = "boom") -> None:
@@ -201,9 +200,7 @@ class TestAsyncAwait:
         async with anyio.create_task_group() as tg:
             pid = await Fetcher.start(task_group=tg)
             await cast(pid, 21)
-            with anyio.fail_after(2):
-                while await call(pid, "result") is None:
-                    await anyio.sleep(0.002)
+            await wait_until(lambda: call(pid, "result"), timeout=2, what="the task's result")
             assert await call(pid, "result") == 42
             tg.cancel_scope.cancel()
 
