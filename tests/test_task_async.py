@@ -443,9 +443,16 @@ class TestTaskSupervisor:
 
 
 class Gauge:
-    """Counts tasks running ``fn`` right now and the most seen at once."""
+    """Counts tasks running ``fn`` right now and the most seen at once.
 
-    def __init__(self) -> None:
+    The first tasks wait at a barrier until ``fill`` of them run at once, so the
+    most seen reaches ``fill`` however slowly the tasks start; once it opens,
+    every task passes straight through.
+    """
+
+    def __init__(self, fill: int) -> None:
+        self.fill = fill
+        self.full = anyio.Event()
         self.now = 0
         self.most = 0
         self.processes_most = 0
@@ -454,8 +461,11 @@ class Gauge:
         self.now += 1
         self.most = max(self.most, self.now)
         self.processes_most = max(self.processes_most, len(processes()) - 1)  # - the caller
+        if self.now >= self.fill:
+            self.full.set()
         try:
-            await anyio.sleep(0.002)  # the work: long enough for the others to start
+            await self.full.wait()
+            await anyio.lowlevel.checkpoint()  # the work: the others get to run meanwhile
             return x * x
         finally:
             self.now -= 1
@@ -499,7 +509,7 @@ class TestAsyncStream:
 
     @pytest.mark.parametrize("ordered", [True, False])
     async def test_never_more_tasks_alive_than_max_concurrency(self, ordered: bool) -> None:
-        gauge = Gauge()
+        gauge = Gauge(fill=3)
 
         async def body() -> list[Any]:
             stream = Task.async_stream(range(20), gauge.run, max_concurrency=3, ordered=ordered)
