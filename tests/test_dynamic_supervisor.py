@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -27,17 +26,11 @@ from anyotp import (
 )
 from anyotp.testing import wait_until, watch_exit
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("quiet_crash_logs")]
 
 PERMANENT = RestartType.PERMANENT
 TRANSIENT = RestartType.TRANSIENT
 TEMPORARY = RestartType.TEMPORARY
-
-
-@pytest.fixture(autouse=True)
-def _quiet_crash_logs(caplog: pytest.LogCaptureFixture) -> None:
-    """Children crash on purpose here; keep their tracebacks out of the output."""
-    caplog.set_level(logging.CRITICAL + 1, logger="anyotp")
 
 
 # --------------------------------------------------------------------------- helpers

@@ -33,7 +33,7 @@ from anyotp import (
 )
 from anyotp.testing import wait_until, watch_exit
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("quiet_crash_logs")]
 
 ONE_FOR_ONE = RestartStrategy.ONE_FOR_ONE
 ONE_FOR_ALL = RestartStrategy.ONE_FOR_ALL
@@ -41,12 +41,6 @@ REST_FOR_ONE = RestartStrategy.REST_FOR_ONE
 PERMANENT = RestartType.PERMANENT
 TRANSIENT = RestartType.TRANSIENT
 TEMPORARY = RestartType.TEMPORARY
-
-
-@pytest.fixture(autouse=True)
-def _quiet_crash_logs(caplog: pytest.LogCaptureFixture) -> None:
-    """Children crash on purpose here; keep their tracebacks out of the output."""
-    caplog.set_level(logging.CRITICAL + 1, logger="anyotp")
 
 
 # --------------------------------------------------------------------------- helpers

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -21,15 +20,9 @@ from anyotp import (
 )
 from anyotp.testing import wait_until
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("quiet_crash_logs")]
 
 T = TypeVar("T")
-
-
-@pytest.fixture(autouse=True)
-def _quiet_crash_logs(caplog: pytest.LogCaptureFixture) -> None:
-    """Tasks crash on purpose here; keep their tracebacks out of the output."""
-    caplog.set_level(logging.CRITICAL + 1, logger="anyotp")
 
 
 async def in_process(body: Callable[[], Awaitable[T]]) -> T:
