@@ -5,11 +5,12 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any
 
 import anyio
 import pytest
 
+from _helpers import boom, in_process
 from anyotp import (
     ExitError,
     From,
@@ -33,27 +34,12 @@ from anyotp.testing import wait_until
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("quiet_crash_logs")]
 
-T = TypeVar("T")
-
-
 # --------------------------------------------------------------------------- helpers
-
-
-async def in_process(body: Callable[[], Awaitable[T]]) -> T:
-    """Run ``body`` inside a process (a Task.spawn task) and return its result."""
-    async with anyio.create_task_group() as tg:
-        handle = await Task.spawn(body, tg)
-    result: T = await handle.join()  # the task group waited for it: raises outside it
-    return result
 
 
 async def wait_dead(*pids: Any) -> None:
     """Deadline-bounded poll until none of ``pids`` is alive."""
     await wait_until(lambda: not any(is_alive(p) for p in pids), timeout=2, what=f"{pids!r} dead")
-
-
-def boom(message: str = "boom") -> None:
-    raise ValueError(message)
 
 
 async def double(x: int) -> int:
