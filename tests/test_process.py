@@ -18,6 +18,7 @@ import anyio
 import pytest
 
 import anyotp
+from _helpers import drain, in_actor
 from anyotp import (
     ANY,
     IGNORE,
@@ -103,50 +104,6 @@ class Worker(Actor):
 
     async def terminate(self, reason: Any, state: Any) -> None:
         self.log.append((self.tag, reason))
-
-
-class Outcome:
-    def __init__(self) -> None:
-        self.done = anyio.Event()
-        self.value: Any = None
-        self.error: BaseException | None = None
-
-
-Body = Callable[[Actor, anyio.abc.TaskGroup], Awaitable[Any]]
-
-
-class Script(Actor):
-    """Runs ``body(self, tg)`` once inside the actor, reports how it went, then stops."""
-
-    async def init(self, body: Body, tg: anyio.abc.TaskGroup, outcome: Outcome) -> None:
-        self._script = body
-        self._script_tg = tg
-        self._outcome = outcome
-
-    async def run(self, state: Any) -> Any:
-        try:
-            self._outcome.value = await self._script(self, self._script_tg)
-        except Exception as e:
-            self._outcome.error = e
-        finally:
-            self._outcome.done.set()
-        self.stop()
-
-
-async def in_actor(body: Body) -> Any:
-    """Run ``body(actor, tg)`` inside a fresh actor; return its result or raise its error.
-
-    Processes the body starts in ``tg`` are stopped (task group cancelled) afterwards.
-    """
-    outcome = Outcome()
-    async with anyio.create_task_group() as tg:
-        await Script.start(body, tg, outcome, task_group=tg)
-        with anyio.fail_after(5):
-            await outcome.done.wait()
-        tg.cancel_scope.cancel()
-    if outcome.error is not None:
-        raise outcome.error
-    return outcome.value
 
 
 async def down(me: Actor, ref: anyotp.Ref, timeout: float = 2.0) -> Any:
@@ -946,15 +903,6 @@ class TestMonitors:
             with pytest.raises(NotInProcess, match=r"monitor\(\)"):
                 monitor(pid)
             tg.cancel_scope.cancel()
-
-
-async def drain(me: Actor) -> list[Any]:
-    out: list[Any] = []
-    while True:
-        try:
-            out.append(await me.receive((ANY, lambda m: m), timeout=0))
-        except ReceiveTimeout:
-            return out
 
 
 # -------------------------------------------------------------------------- isolation
