@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -25,19 +24,13 @@ from anyotp import (
     exit_process,
     is_alive,
 )
-from anyotp.testing import watch_exit
+from anyotp.testing import wait_until, watch_exit
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("quiet_crash_logs")]
 
 PERMANENT = RestartType.PERMANENT
 TRANSIENT = RestartType.TRANSIENT
 TEMPORARY = RestartType.TEMPORARY
-
-
-@pytest.fixture(autouse=True)
-def _quiet_crash_logs(caplog: pytest.LogCaptureFixture) -> None:
-    """Children crash on purpose here; keep their tracebacks out of the output."""
-    caplog.set_level(logging.CRITICAL + 1, logger="anyotp")
 
 
 # --------------------------------------------------------------------------- helpers
@@ -91,12 +84,13 @@ async def children(sup: PID) -> list[PID | None]:
 
 async def wait_children(sup: PID, predicate: Callable[[list[PID | None]], bool]) -> list[Any]:
     """Poll ``which_children`` (deadline-bounded) until ``predicate`` holds."""
-    with anyio.fail_after(2):
-        while True:
-            now = await children(sup)
-            if predicate(now):
-                return now
-            await anyio.sleep(0.002)
+
+    async def holds() -> tuple[list[PID | None]] | None:
+        now = await children(sup)
+        return (now,) if predicate(now) else None
+
+    (now,) = await wait_until(holds, timeout=2, what="the children to change")
+    return now
 
 
 # ---------------------------------------------------------------------- start_child

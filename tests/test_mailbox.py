@@ -13,59 +13,21 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import _helpers
 import anyotp
+from _helpers import drain
 from anyotp import ANY, IGNORE, Actor, ReceiveTimeout
 from anyotp._core import Mailbox, compile_patterns, current_loop
+from anyotp.testing import wait_until
 
 pytestmark = pytest.mark.anyio
 
 Body = Callable[[Actor], Awaitable[Any]]
 
 
-class _Outcome:
-    def __init__(self) -> None:
-        self.done = anyio.Event()
-        self.value: Any = None
-        self.error: BaseException | None = None
-
-
-class _Script(Actor):
-    """Runs ``body(self)`` once inside the actor, reports how it went, then stops."""
-
-    async def init(self, body: Body, outcome: _Outcome) -> None:
-        self._script = body
-        self._outcome = outcome
-
-    async def run(self, state: Any) -> Any:
-        try:
-            self._outcome.value = await self._script(self)
-        except Exception as e:
-            self._outcome.error = e
-        finally:
-            self._outcome.done.set()
-        self.stop()
-
-
 async def in_actor(body: Body) -> Any:
     """Run ``body(actor)`` inside a fresh actor; return its result or raise its error."""
-    outcome = _Outcome()
-    async with anyio.create_task_group() as tg:
-        await _Script.start(body, outcome, task_group=tg)
-        with anyio.fail_after(5):
-            await outcome.done.wait()
-    if outcome.error is not None:
-        raise outcome.error
-    return outcome.value
-
-
-async def drain(actor: Actor) -> list[Any]:
-    """Everything left in ``actor``'s mailbox, oldest first (empties it)."""
-    out: list[Any] = []
-    while True:
-        try:
-            out.append(await actor.receive((ANY, lambda m: m), timeout=0))
-        except ReceiveTimeout:
-            return out
+    return await _helpers.in_actor(lambda me, tg: body(me))
 
 
 def fill(actor: Actor, *messages: Any) -> None:
@@ -95,9 +57,7 @@ class TestFifo:
             pid = await Waiter.start(task_group=tg)
             await ready.wait()
             await anyotp.send(pid, ("hello", "world"))
-            with anyio.fail_after(2):
-                while anyotp.is_alive(pid):
-                    await anyio.sleep(0.005)
+            await wait_until(lambda: not anyotp.is_alive(pid), timeout=2, what="the exit")
         assert got == ["world"]
 
 

@@ -9,6 +9,7 @@ import anyio
 import pytest
 
 from anyotp import PID, Actor, exit_process, is_alive, receive
+from anyotp.testing import watch_exit
 
 pytestmark = pytest.mark.anyio
 
@@ -74,10 +75,9 @@ class TestOnExitDuringParentShutdown:
         async with anyio.create_task_group() as tg:
             pid = await Parent.start(events, started, task_group=tg)
             await started.wait()
+            watch = watch_exit(pid)
             exit_process(pid, "kill")
-            with anyio.fail_after(5):
-                while is_alive(pid):
-                    await anyio.sleep(0.005)
+            assert await watch.reason(timeout=5) == "killed"
         assert events == []
 
     async def test_a_callback_that_raises_is_logged_and_the_others_still_run(

@@ -18,6 +18,7 @@ import anyio
 import pytest
 
 import anyotp
+from _helpers import drain, in_actor
 from anyotp import (
     ANY,
     IGNORE,
@@ -103,50 +104,6 @@ class Worker(Actor):
 
     async def terminate(self, reason: Any, state: Any) -> None:
         self.log.append((self.tag, reason))
-
-
-class Outcome:
-    def __init__(self) -> None:
-        self.done = anyio.Event()
-        self.value: Any = None
-        self.error: BaseException | None = None
-
-
-Body = Callable[[Actor, anyio.abc.TaskGroup], Awaitable[Any]]
-
-
-class Script(Actor):
-    """Runs ``body(self, tg)`` once inside the actor, reports how it went, then stops."""
-
-    async def init(self, body: Body, tg: anyio.abc.TaskGroup, outcome: Outcome) -> None:
-        self._script = body
-        self._script_tg = tg
-        self._outcome = outcome
-
-    async def run(self, state: Any) -> Any:
-        try:
-            self._outcome.value = await self._script(self, self._script_tg)
-        except Exception as e:
-            self._outcome.error = e
-        finally:
-            self._outcome.done.set()
-        self.stop()
-
-
-async def in_actor(body: Body) -> Any:
-    """Run ``body(actor, tg)`` inside a fresh actor; return its result or raise its error.
-
-    Processes the body starts in ``tg`` are stopped (task group cancelled) afterwards.
-    """
-    outcome = Outcome()
-    async with anyio.create_task_group() as tg:
-        await Script.start(body, tg, outcome, task_group=tg)
-        with anyio.fail_after(5):
-            await outcome.done.wait()
-        tg.cancel_scope.cancel()
-    if outcome.error is not None:
-        raise outcome.error
-    return outcome.value
 
 
 async def down(me: Actor, ref: anyotp.Ref, timeout: float = 2.0) -> Any:
@@ -252,9 +209,7 @@ class TestStart:
 
         async with anyio.create_task_group() as tg:
             pid = await Counter.start(1, task_group=tg)
-            with anyio.fail_after(2):
-                while is_alive(pid):
-                    await anyio.sleep(0.005)
+            await wait_until(lambda: not is_alive(pid), timeout=2, what="the exit")
         assert states == [1, 2, 3]
 
 
@@ -609,9 +564,7 @@ class TestExitProcess:
             pid = await Hanging.start(log=log, report_to=me.pid, task_group=tg)
             ref = monitor(pid)
             send_nowait(pid, ("stop", "normal"))
-            with anyio.fail_after(2):
-                while not log:
-                    await anyio.sleep(0.005)
+            await wait_until(lambda: log, timeout=2, what="terminate to start")
             exit_process(pid, "kill")
             return await down(me, ref)
 
@@ -956,15 +909,6 @@ class TestMonitors:
             tg.cancel_scope.cancel()
 
 
-async def drain(me: Actor) -> list[Any]:
-    out: list[Any] = []
-    while True:
-        try:
-            out.append(await me.receive((ANY, lambda m: m), timeout=0))
-        except ReceiveTimeout:
-            return out
-
-
 # -------------------------------------------------------------------------- isolation
 
 
@@ -999,12 +943,12 @@ class TestIsolation:
             ref = monitor(before["a"])
             send_nowait(before["a"], ("crash", Boom("supervised crash")))
             await down(me, ref)
-            with anyio.fail_after(2):
-                while True:
-                    after = {c.id: c.pid for c in await Supervisor.which_children(sup)}
-                    if after["a"] not in (None, before["a"]):
-                        break
-                    await anyio.sleep(0.005)
+
+            async def restarted() -> dict[str, PID | None] | None:
+                after = {c.id: c.pid for c in await Supervisor.which_children(sup)}
+                return after if after["a"] not in (None, before["a"]) else None
+
+            after = await wait_until(restarted, timeout=2, what="a restarted")
             return (
                 after["b"] == before["b"],
                 await ping(me, before["b"]),

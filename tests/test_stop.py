@@ -33,6 +33,7 @@ from anyotp._core import (
     pid_from_wire,
     set_transport,
 )
+from anyotp.testing import wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -103,9 +104,7 @@ class TestGenServerStop:
             assert info.value.timeout == 0.05
             assert info.value.server == pid
             release.set()  # it was asked to stop and keeps stopping
-            with anyio.fail_after(5):
-                while is_alive(pid):
-                    await anyio.sleep(0.005)
+            await wait_until(lambda: not is_alive(pid), timeout=5, what="the exit")
 
     async def test_stop_of_a_linked_server_does_not_hit_the_caller(self) -> None:
         class Caller(Actor):
@@ -164,9 +163,7 @@ class TestStopInside:
         async with anyio.create_task_group() as tg:
             pid = await Quitter.start(task_group=tg)
             await send(pid, "quit")
-            with anyio.fail_after(5):
-                while is_alive(pid):
-                    await anyio.sleep(0.005)
+            await wait_until(lambda: not is_alive(pid), timeout=5, what="the exit")
         assert out == ["bye"]
 
 

@@ -31,9 +31,9 @@ from anyotp import (
     register,
     whereis,
 )
-from anyotp.testing import watch_exit
+from anyotp.testing import wait_until, watch_exit
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("quiet_crash_logs")]
 
 ONE_FOR_ONE = RestartStrategy.ONE_FOR_ONE
 ONE_FOR_ALL = RestartStrategy.ONE_FOR_ALL
@@ -41,12 +41,6 @@ REST_FOR_ONE = RestartStrategy.REST_FOR_ONE
 PERMANENT = RestartType.PERMANENT
 TRANSIENT = RestartType.TRANSIENT
 TEMPORARY = RestartType.TEMPORARY
-
-
-@pytest.fixture(autouse=True)
-def _quiet_crash_logs(caplog: pytest.LogCaptureFixture) -> None:
-    """Children crash on purpose here; keep their tracebacks out of the output."""
-    caplog.set_level(logging.CRITICAL + 1, logger="anyotp")
 
 
 # --------------------------------------------------------------------------- helpers
@@ -83,6 +77,11 @@ class Worker(GenServer):
         self.log.append(("terminate", self.name, reason))
 
 
+class Named(GenServer):
+    async def handle_call(self, request: Any, from_: From, state: Any) -> Any:
+        return "here", state
+
+
 def worker(name: str, log: list[Any], **options: Any) -> ChildSpec:
     return ChildSpec(id=name, actor_class=Worker, args=(name, log), **options)
 
@@ -109,18 +108,37 @@ async def pids(sup: PID | str) -> dict[str, PID | None]:
 
 async def wait_pid_change(sup: PID, child_id: str, old: PID | None) -> PID | None:
     """Wait until the supervisor reports a PID for ``child_id`` other than ``old``."""
-    with anyio.fail_after(2):
-        while True:
-            now = (await pids(sup)).get(child_id, old)
-            if now != old:
-                return now
-            await anyio.sleep(0.005)
+
+    async def changed() -> tuple[PID | None] | None:
+        now = (await pids(sup)).get(child_id, old)
+        return (now,) if now != old else None
+
+    (now,) = await wait_until(changed, timeout=2, what=f"a new PID for {child_id!r}")
+    return now
 
 
 async def wait_gone(sup: PID, child_id: str) -> None:
-    with anyio.fail_after(2):
-        while child_id in await pids(sup):
-            await anyio.sleep(0.005)
+    async def gone() -> bool:
+        return child_id not in await pids(sup)
+
+    await wait_until(gone, timeout=2, what=f"{child_id!r} gone from the children")
+
+
+async def wait_all_restarted(
+    sup: PID, before: dict[str, PID | None], ids: str
+) -> dict[str, PID | None]:
+    """Wait until every child is running and each of ``ids`` has a new PID."""
+
+    async def restarted() -> dict[str, PID | None] | None:
+        after = await pids(sup)
+        if None in after.values() or any(after[n] == before[n] for n in ids):
+            return None
+        return after
+
+    result: dict[str, PID | None] = await wait_until(
+        restarted, timeout=2, what=f"children {ids} restarted"
+    )
+    return result
 
 
 async def crash(sup: PID, child_id: str) -> PID | None:
@@ -225,6 +243,37 @@ class TestStartup:
             assert list(await pids("app")) == ["a"]
             tg.cancel_scope.cancel()
 
+    async def test_start_arguments_reach_child_specs(self) -> None:
+        class Sup(Supervisor):
+            def child_specs(self, n: int, *, prefix: str) -> list[ChildSpec]:  # type: ignore[override]
+                return [ChildSpec(id=f"{prefix}{i}", actor_class=Named) for i in range(n)]
+
+        async with anyio.create_task_group() as tg:
+            sup = await Sup.start(2, prefix="w", task_group=tg)
+            assert [c.id for c in await Supervisor.which_children(sup)] == ["w0", "w1"]
+            tg.cancel_scope.cancel()
+
+    async def test_a_named_child_is_registered_and_takes_its_name_back_after_a_restart(
+        self,
+    ) -> None:
+        class Sup(Supervisor):
+            def child_specs(self) -> list[ChildSpec]:
+                return [ChildSpec(id="n", actor_class=Named, name="the-named-one")]
+
+        async with anyio.create_task_group() as tg:
+            await Sup.start(task_group=tg)
+            first = whereis("the-named-one")
+            assert first is not None
+            assert await call("the-named-one", "where") == "here"
+            exit_process(first, "kill")
+            await wait_until(
+                lambda: whereis("the-named-one") not in (None, first),
+                timeout=2,
+                what="the restarted child registered under the name",
+            )
+            assert await call("the-named-one", "where") == "here"
+            tg.cancel_scope.cancel()
+
 
 # --------------------------------------------------------------------------- strategies
 
@@ -256,11 +305,7 @@ class TestStrategies:
             before = await pids(sup)
             log.clear()
             await crash(sup, "b")
-            with anyio.fail_after(2):
-                while None in (after := await pids(sup)).values() or any(
-                    after[n] == before[n] for n in "abcd"
-                ):
-                    await anyio.sleep(0.005)
+            after = await wait_all_restarted(sup, before, "abcd")
             assert all(after[n] != before[n] for n in "abcd")
             terminated = [e[1:] for e in log if e[0] == "terminate"]
             # b crashed; then the others were stopped, newest first
@@ -285,11 +330,7 @@ class TestStrategies:
             before = await pids(sup)
             log.clear()
             await crash(sup, "b")
-            with anyio.fail_after(2):
-                while None in (after := await pids(sup)).values() or any(
-                    after[n] == before[n] for n in "bcd"
-                ):
-                    await anyio.sleep(0.005)
+            after = await wait_all_restarted(sup, before, "bcd")
             assert after["a"] == before["a"]
             assert all(after[n] != before[n] for n in "bcd")
             terminated = [e[1:] for e in log if e[0] == "terminate"]
@@ -776,6 +817,10 @@ class TestChildSpecValidation:
     def test_a_bad_restart_is_rejected(self) -> None:
         with pytest.raises(SupervisorError, match="restart must be a RestartType"):
             ChildSpec(id="x", actor_class=Worker, restart="permanent")
+
+    def test_an_unknown_type_is_rejected_naming_the_value(self) -> None:
+        with pytest.raises(SupervisorError, match=r"type must be 'worker' or 'supervisor'.*bogus"):
+            ChildSpec(id="x", actor_class=Named, type="bogus")  # type: ignore[arg-type]
 
     def test_supervisorerror_is_a_valueerror(self) -> None:
         assert issubclass(SupervisorError, ValueError)

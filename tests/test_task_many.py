@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import anyio
 import pytest
 
+from _helpers import boom, in_process
 from anyotp import (
     ExitError,
     NotInProcess,
@@ -21,33 +20,13 @@ from anyotp import (
 )
 from anyotp.testing import wait_until
 
-pytestmark = pytest.mark.anyio
-
-T = TypeVar("T")
-
-
-@pytest.fixture(autouse=True)
-def _quiet_crash_logs(caplog: pytest.LogCaptureFixture) -> None:
-    """Tasks crash on purpose here; keep their tracebacks out of the output."""
-    caplog.set_level(logging.CRITICAL + 1, logger="anyotp")
-
-
-async def in_process(body: Callable[[], Awaitable[T]]) -> T:
-    """Run ``body`` inside a process (a Task.spawn task) and return its result."""
-    async with anyio.create_task_group() as tg:
-        handle = await Task.spawn(body, tg)
-    result: T = await handle.join()
-    return result
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("quiet_crash_logs")]
 
 
 async def value_after(x: Any, gate: anyio.Event | None = None) -> Any:
     if gate is not None:
         await gate.wait()
     return x
-
-
-def boom(message: str = "boom") -> None:
-    raise ValueError(message)
 
 
 class TestAwaitMany:

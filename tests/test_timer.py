@@ -109,6 +109,6 @@ class TestSendInterval:
             return [send_interval(me.pid, "tick", 0.005), send_after(me.pid, "x", 30)]
 
         got, refs = await collect(setup, 1)
-        assert got == ["tick"]
+        assert got[:1] == ["tick"]  # a late second tick may land before the owner stops
         assert processes() == []
         assert all(r.cancelled or cancel_timer(r) is not None for r in refs)
