@@ -23,6 +23,7 @@ from ._core import ChildTasks as ChildTasks
 from ._core import From as From
 from ._core import Ref as Ref
 from ._core import Status as Status
+from ._core import Target as Target
 from ._core import Via as Via
 from ._core import ViaRegistry as ViaRegistry
 from ._core import _ as _
@@ -144,6 +145,7 @@ __all__ = [
     "Stop",
     "Supervisor",
     "SupervisorError",
+    "Target",
     "Task",
     "TaskHandle",
     "TaskStream",

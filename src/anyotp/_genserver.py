@@ -53,7 +53,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeAlias
 
 import anyio
 
@@ -89,6 +89,14 @@ __all__ = [
     "multi_call",
     "reply",
 ]
+
+# PEP 696 defaults for type checkers only (the runtime needs typing_extensions for
+# none of this): a plain subclass, ``class X(GenServer)``, stays valid under
+# ``mypy --strict`` and means ``GenServer[Any]``.
+if TYPE_CHECKING:
+    from typing_extensions import TypeVar
+else:
+    from typing import TypeVar
 
 log = logging.getLogger("anyotp.genserver")
 
@@ -145,13 +153,13 @@ class Continue:
     __slots__ = ("arg",)
 
     def __init__(self, arg: Any) -> None:
-        self.arg = arg
+        self.arg: Any = arg
 
     def __repr__(self) -> str:
         return f"Continue({self.arg!r})"
 
 
-Action = Continue | float | None
+Action: TypeAlias = Continue | float | None
 
 
 class Reply(Directive):
@@ -167,9 +175,9 @@ class Reply(Directive):
     __slots__ = ("action", "reply", "state")
 
     def __init__(self, reply: Any, state: Any, action: Action = None) -> None:
-        self.reply = reply
-        self.state = state
-        self.action = action
+        self.reply: Any = reply
+        self.state: Any = state
+        self.action: Action = action
 
     def __repr__(self) -> str:
         return f"Reply({self.reply!r}, {self.state!r}, {self.action!r})"
@@ -191,8 +199,8 @@ class NoReply(Directive):
     __slots__ = ("action", "state")
 
     def __init__(self, state: Any, action: Action = None) -> None:
-        self.state = state
-        self.action = action
+        self.state: Any = state
+        self.action: Action = action
 
     def __repr__(self) -> str:
         return f"NoReply({self.state!r}, {self.action!r})"
@@ -209,15 +217,29 @@ class Stop(Directive):
     __slots__ = ("reason", "reply", "state")
 
     def __init__(self, reason: Any = "normal", state: Any = KEEP, *, reply: Any = NO_REPLY):
-        self.reason = reason
-        self.state = state
-        self.reply = reply
+        self.reason: Any = reason
+        self.state: Any = state
+        self.reply: Any = reply
 
     def __repr__(self) -> str:
         return f"Stop({self.reason!r})"
 
 
 reply = _core_reply
+
+#: The type of a GenServer's state: ``class Stack(GenServer[list[int]])`` types
+#: ``init``'s result and the ``state`` of every callback.
+if TYPE_CHECKING:
+    State = TypeVar("State", default=Any)
+else:
+    State = TypeVar("State")
+
+#: What ``handle_cast``, ``handle_info``, ``handle_continue`` and ``init`` return:
+#: the new state, or a :class:`Directive` (``NoReply(state, action)``, ``Stop(...)``).
+Result: TypeAlias = State | Directive
+#: What ``handle_call`` returns: ``(reply, new_state)``, or a :class:`Directive`
+#: (``Reply(...)``, ``NoReply(state)``, ``Stop(...)``).
+CallResult: TypeAlias = tuple[Any, State] | Directive
 
 _GENSERVER_CALLBACKS: Callbacks = {
     "init": ("*args", None),
@@ -236,8 +258,13 @@ _ELIXIR_HINT = (
 _MASK = REDUCTIONS - 1
 
 
-class GenServer(Actor):
+class GenServer(Actor, Generic[State]):
     """Generic server behaviour: implement ``init`` and the ``handle_*`` callbacks.
+
+    Generic in its state: subclass ``GenServer[list[int]]`` and the type checker
+    checks that ``init`` returns a ``list[int]`` and that every callback takes and
+    returns one (or a :class:`Directive`).  A plain ``GenServer`` subclass is untyped
+    (its state is ``Any``).
 
     Do not override ``run``: the GenServer loop dispatches every message itself.
     Callbacks are checked when a subclass is defined: ``handle_call``,
@@ -249,11 +276,15 @@ class GenServer(Actor):
         super().__init_subclass__(**kwargs)
         check_callbacks(cls, _GENSERVER_CALLBACKS, _ELIXIR_HINT)
 
-    async def init(self, *args: Any, **kwargs: Any) -> Any:
-        """Return the initial state; gets the arguments given to ``start``."""
-        return None
+    async def init(self, *args: Any, **kwargs: Any) -> Result[State]:
+        """Return the initial state; gets the arguments given to ``start``.
 
-    async def handle_call(self, request: Any, from_: From, state: Any) -> Any:
+        Or ``NoReply(state, action)`` (an action to run first), or ``Stop(reason)``
+        (``start`` then fails with that reason).  The default returns None.
+        """
+        return None  # type: ignore[return-value]  # a subclass with a state overrides it
+
+    async def handle_call(self, request: Any, from_: From, state: State) -> CallResult[State]:
         """Answer ``call(pid, request)``: return ``(reply, new_state)``.
 
         Or return ``Reply(reply, state, action)``, ``NoReply(state)`` (answer later
@@ -272,7 +303,7 @@ class GenServer(Actor):
             "handle_call(self, request, from_, state)"
         )
 
-    async def handle_cast(self, request: Any, state: Any) -> Any:
+    async def handle_cast(self, request: Any, state: State) -> Result[State]:
         """Handle ``cast(pid, request)``: return the new state.
 
         Or ``NoReply(state, action)`` / ``Stop(reason)``.
@@ -284,7 +315,7 @@ class GenServer(Actor):
             "handle_cast(self, request, state)"
         )
 
-    async def handle_info(self, message: Any, state: Any) -> Any:
+    async def handle_info(self, message: Any, state: State) -> Result[State]:
         """Handle any other message (``send``, monitors' DOWN, EXIT): return the new state.
 
         The default logs the unexpected message and keeps the state.
@@ -294,7 +325,9 @@ class GenServer(Actor):
         )
         return state
 
-    async def handle_task_end(self, child_pid: PID, status: str, result: Any, state: Any) -> Any:
+    async def handle_task_end(
+        self, child_pid: PID, status: str, result: Any, state: State
+    ) -> Result[State]:
         """A task started with :meth:`spawn_task` finished: return the new state.
 
         Args:
@@ -324,7 +357,7 @@ class GenServer(Actor):
         )
         return handle.pid
 
-    async def handle_continue(self, continue_arg: Any, state: Any) -> Any:
+    async def handle_continue(self, continue_arg: Any, state: State) -> Result[State]:
         """Run work that a callback deferred with ``Continue(arg)``: return the new state.
 
         Called right after the callback that returned the ``Continue``, before the next
@@ -341,7 +374,7 @@ class GenServer(Actor):
             raise ProcessExit(result.reason)
         return result
 
-    def format_status(self, state: Any) -> Any:
+    def format_status(self, state: State) -> Any:
         """Return what :func:`~anyotp.process_info` shows of ``state`` (hide secrets here).
 
         Like ``format_status/1``.  The default shows the state as it is.
@@ -364,6 +397,7 @@ class GenServer(Actor):
         q = mbox._q
         checkpoint = proc.loop.checkpoint
         handle_call = self.handle_call
+        res: Any  # a callback's result: a new state, a (reply, state) or a Directive
         while True:
             if mbox._saved:  # messages a selective receive in a callback skipped
                 msg = mbox._saved.popleft()
@@ -493,7 +527,7 @@ class GenServer(Actor):
                 "Continue(arg) or an idle timeout in seconds"
             )
 
-    async def run(self, state: Any) -> Any:
+    async def run(self, state: State) -> Any:
         """Not used: the GenServer loop dispatches messages to the ``handle_*`` callbacks."""
         raise NotImplementedError
 

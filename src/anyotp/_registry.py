@@ -135,7 +135,7 @@ def _registry(registry: Any, what: str) -> Registry:
     return reg
 
 
-class Registry(GenServer):
+class Registry(GenServer[Any]):
     """A process-owned table of processes by key; see the module docs.
 
     Start it with ``await Registry.start(keys="unique" | "duplicate", task_group=tg,

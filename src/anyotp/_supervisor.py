@@ -72,7 +72,7 @@ class _Child:
         self.proc: Proc | None = None
 
 
-class _SupervisorBase(GenServer):
+class _SupervisorBase(GenServer[Any]):
     """What every supervisor shares (Supervisor, DynamicSupervisor): it traps exits,
     and more than ``max_restarts`` restarts within ``max_seconds`` make it exit with
     ``"shutdown"`` (:meth:`_note_restart`).  Subclasses create ``_restarts``."""
@@ -87,7 +87,8 @@ class _SupervisorBase(GenServer):
     async def _otp_sup_request(self, from_: From, request: Any, state: Any) -> Any:
         """A supervisor request (``which_children``, ``start_child``...), served by
         ``handle_call`` between messages."""
-        reply, state = await self.handle_call(request, from_, state)
+        result: Any = await self.handle_call(request, from_, state)  # (reply, state)
+        reply, state = result
         from_.reply(reply)
         return state
 

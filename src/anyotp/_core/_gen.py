@@ -126,7 +126,7 @@ class From:
     __slots__ = ("_ref", "_waiter", "pid")
 
     def __init__(self, pid: PID | None, waiter: Waiter | None, ref: Ref | None = None) -> None:
-        self.pid = pid
+        self.pid: PID | None = pid
         self._waiter = waiter
         # made on first need (a remote call, or the From crossing nodes): most calls
         # are local and never need it (bench: call_latency)

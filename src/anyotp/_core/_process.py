@@ -213,11 +213,12 @@ class Proc:
 
     def __init__(self, body: Any, loop: Loop) -> None:
         #: the behaviour object (the user's Actor instance)
-        self.body = body
-        self.pid = pid = PID._new(self)
-        self.status = STARTING
-        self.mbox = Mailbox(loop.new_waiter)
-        self.loop = loop
+        self.body: Any = body
+        pid = PID._new(self)
+        self.pid: PID = pid
+        self.status: Status = STARTING
+        self.mbox: Mailbox = Mailbox(loop.new_waiter)
+        self.loop: Loop = loop
         # links as a dict used as a set: an empty dict is 64 bytes and untracked by the
         # GC, an empty set 216 bytes and tracked (bench: spawn, million)
         self.links: dict[PID, None] = {}
@@ -248,7 +249,7 @@ class Proc:
         #: the state the body last returned (introspection, ``terminate``)
         self.state: Any = None
         #: messages handled (and sends awaited) so far: the reduction count
-        self.reductions = 0
+        self.reductions: int = 0
         #: the message being handled when the body crashed (for the crash report)
         self.last_message: Any = None
         #: False: a crash is not logged (``ChildSpec(log_crashes=False)``, or the
@@ -256,7 +257,7 @@ class Proc:
         self.log_crashes: bool = getattr(body, "log_crashes", True)
         #: thread processes: their thread, and whether they finished (died)
         self.thread: threading.Thread | None = None
-        self.finished = False
+        self.finished: bool = False
         if loop.calls is not None:  # a thread loop: signals wake the thread
             loop.wake = self.mbox.wake
         table[pid.id] = self

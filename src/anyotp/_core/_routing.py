@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from .._exceptions import NoProcess, NotInProcess
 from ._backend import current_loop
 from ._ids import LOCAL, PID, Ref
-from ._names import names, resolve_via
+from ._names import Target, names, resolve_via
 from ._process import (
     _REDUCTION_MASK,
     DEAD,
@@ -66,9 +66,6 @@ __all__ = [
 
 #: Head of a cast message: ``("$gen_cast", request)``, like OTP's ``$gen_cast``.
 CAST_TAG = "$gen_cast"
-
-#: Anything that names a process: a PID, a registered name, or a via-name.
-Target = Any
 
 
 class Transport(Protocol):

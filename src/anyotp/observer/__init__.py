@@ -16,11 +16,11 @@ try:
     import hypercorn  # noqa: F401
     import prometheus_client  # noqa: F401
     import starlette  # noqa: F401
-except ImportError as e:  # pragma: no cover - depends on the installed extras
+except ImportError as _missing:  # pragma: no cover - depends on the installed extras
     raise ImportError(
-        f"anyotp.observer needs the 'observer' extra ({e.name} is missing): "
+        f"anyotp.observer needs the 'observer' extra ({_missing.name} is missing): "
         "pip install 'anyotp[observer]'"
-    ) from e
+    ) from _missing
 
 from ._server import Observer as Observer
 

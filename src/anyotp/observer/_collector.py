@@ -130,43 +130,43 @@ class Collector:
     only append to deques and bump counters."""
 
     def __init__(self) -> None:
-        self.started = time.time()
-        self.handler_id = f"anyotp.observer.{next(_ids)}"
-        self.lock = threading.Lock()
+        self.started: float = time.time()
+        self.handler_id: str = f"anyotp.observer.{next(_ids)}"
+        self.lock: threading.Lock = threading.Lock()
         self.crashes: deque[dict[str, Any]] = deque(maxlen=CRASH_LOG_SIZE)
         self.crash_times: deque[float] = deque(maxlen=10_000)
         self.restart_times: deque[float] = deque(maxlen=10_000)
         self.restarts: Counter[tuple[str, str]] = Counter()  # (supervisor key, child id)
-        self.calls = 0
-        self.loop_lag = 0.0
-        self.loop_lag_max = 0.0
-        self.backend = ""
+        self.calls: int = 0
+        self.loop_lag: float = 0.0
+        self.loop_lag_max: float = 0.0
+        self.backend: str = ""
         self._rate_at = time.monotonic()
         self._rate_calls = 0
         self._rate_reductions: int | None = None
         self.rates: dict[str, float | None] = {"calls": 0.0, "messages": None}
         self._table: TableStats | None = None
         self._table_at = 0.0
-        self.registry = CollectorRegistry(auto_describe=True)
-        self.m_restarts = PromCounter(
+        self.registry: CollectorRegistry = CollectorRegistry(auto_describe=True)
+        self.m_restarts: PromCounter = PromCounter(
             "anyotp_supervisor_restarts",
             "Children restarted by supervisors",
             ["supervisor"],
             registry=self.registry,
         )
-        self.m_crashes = PromCounter(
+        self.m_crashes: PromCounter = PromCounter(
             "anyotp_process_crashes",
             "Processes that exited abnormally",
             ["class"],
             registry=self.registry,
         )
-        self.m_calls = PromCounter(
+        self.m_calls: PromCounter = PromCounter(
             "anyotp_calls",
             "Calls made with anyotp.call, by outcome",
             ["outcome"],
             registry=self.registry,
         )
-        self.m_call_seconds = PromHistogram(
+        self.m_call_seconds: PromHistogram = PromHistogram(
             "anyotp_call_duration_seconds",
             "Latency of anyotp.call, from send to reply",
             registry=self.registry,

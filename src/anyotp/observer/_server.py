@@ -12,7 +12,7 @@ import sniffio
 from hypercorn.config import Config
 
 from .._child_spec import ChildSpec
-from .._core import PID, From, call
+from .._core import From, Target, call
 from .._genserver import GenServer
 from ._app import build_app
 from ._collector import Collector
@@ -66,7 +66,7 @@ async def _hypercorn_serve(app: Any, config: Config, trigger: Any) -> None:
         await asyncio_serve(app, config, shutdown_trigger=trigger)
 
 
-class Observer(GenServer):
+class Observer(GenServer[Any]):
     """The web observer as a process: put it in a supervision tree, or let
     ``anyotp.run(App, observer=8090)`` start it next to your application.
 
@@ -115,8 +115,8 @@ class Observer(GenServer):
             raise
         self.host: str = host
         self.port: int = sock.getsockname()[1]
-        self.stopping = anyio.Event()
-        self.collector = Collector()
+        self.stopping: anyio.Event = anyio.Event()
+        self.collector: Collector = Collector()
         self.collector.attach()
         app = build_app(self.collector, token=token, allow_kill=allow_kill, stopping=self.stopping)
         config = Config()
@@ -169,7 +169,7 @@ class Observer(GenServer):
             collector.detach()
 
     @staticmethod
-    async def address(observer: PID | str, timeout: float | None = 5.0) -> tuple[str, int]:
+    async def address(observer: Target, timeout: float | None = 5.0) -> tuple[str, int]:
         """The ``(host, port)`` an observer serves on (the real port when started
         with ``port=0``).
 
