@@ -406,11 +406,16 @@ def current_loop() -> Loop | None:
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
-        trio = sys.modules.get("trio")
-        if trio is None:
+        # While another thread imports trio, sys.modules holds a half-initialised
+        # module without ``lowlevel`` (or a ``lowlevel`` without its functions): that
+        # is "no trio here", since a thread running trio has it fully imported.
+        current_trio_token = getattr(
+            getattr(sys.modules.get("trio"), "lowlevel", None), "current_trio_token", None
+        )
+        if current_trio_token is None:
             return None
         try:
-            token = trio.lowlevel.current_trio_token()
+            token = current_trio_token()
         except RuntimeError:
             return None
         cached = getattr(_tls, "key", None)

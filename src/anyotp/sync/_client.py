@@ -39,8 +39,10 @@ def event_loop_running() -> bool:
     """True when the calling thread is running an asyncio or trio event loop."""
     if _get_running_loop() is not None:
         return True
-    trio = sys.modules.get("trio")
-    return trio is not None and bool(trio.lowlevel.in_trio_run())
+    # A half-initialised trio (another thread is importing it) has no ``lowlevel``
+    # yet, or a ``lowlevel`` without ``in_trio_run``: this thread cannot be running it.
+    in_trio_run = getattr(getattr(sys.modules.get("trio"), "lowlevel", None), "in_trio_run", None)
+    return in_trio_run is not None and bool(in_trio_run())
 
 
 def require_no_event_loop(what: str, instead: str) -> None:
