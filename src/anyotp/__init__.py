@@ -86,6 +86,7 @@ from ._task_supervisor import TaskStream as TaskStream
 from ._task_supervisor import TaskSupervisor as TaskSupervisor
 from ._timer import TimerRef as TimerRef
 from ._timer import cancel_timer as cancel_timer
+from ._timer import read_timer as read_timer
 from ._timer import send_after as send_after
 from ._timer import send_interval as send_interval
 
@@ -157,6 +158,7 @@ __all__ = [
     "monitor",
     "process_info",
     "processes",
+    "read_timer",
     "register",
     "registered",
     "replace_state",
