@@ -48,8 +48,15 @@ When not to use it
 Differences from Elixir
     The registry monitors registered processes but does not link to them: a registry
     that dies clears its table but does not take its registrants down.  There are no
-    partitions (one lock, reads are cheap), no ``meta``, and no ``select`` (use
-    :meth:`Registry.match` with an anyotp pattern).
+    partitions (one lock, reads are cheap).  ``select`` and ``count_select`` take an
+    anyotp pattern over ``(key, pid, value)`` triples instead of a match spec, and
+    return the matching triples.
+
+Metadata
+    ``Registry.start(keys=..., meta={...})``, :meth:`Registry.put_meta`,
+    :meth:`Registry.meta` and :meth:`Registry.delete_meta` keep registry-wide
+    key/value metadata (for example the number of partitions a caller should use),
+    like Elixir's ``:meta`` option and ``Registry.meta/2``.
 """
 
 from __future__ import annotations
@@ -69,6 +76,9 @@ __all__ = ["Registry"]
 
 #: The two kinds of registry, as Elixir's ``keys:`` option.
 KINDS: Final = ("unique", "duplicate")
+
+#: ``Registry.meta``'s default when none is given: a missing key raises KeyError.
+_NO_DEFAULT: Final[Any] = object()
 
 
 def _check_keys(keys: Any) -> str:
@@ -156,6 +166,8 @@ class Registry(GenServer):
         # pid -> (its process, the monitor we installed in it)
         self._watches: dict[PID, tuple[Process, _Watch]] = {}
         self._count = 0
+        # registry-wide metadata (Registry.meta / put_meta), under _lock
+        self._meta: dict[Any, Any] = {}
 
     # ------------------------------------------------------------------ starting
 
@@ -175,13 +187,15 @@ class Registry(GenServer):
                 (a key lists any number of processes).
             task_group: an anyio ``TaskGroup``, or ``self.children`` of an actor.
             name: register the registry under this name (a str, or a via-name).
+            **kwargs: ``meta={...}`` sets the initial metadata (see :meth:`meta`),
+                like Elixir's ``:meta`` option.
 
         Returns:
             The registry's PID.
 
         Raises:
             ValueError: ``keys`` is missing or not ``"unique"``/``"duplicate"``.
-            StartError: ``name`` is already taken.
+            StartError: ``name`` is already taken, or ``meta`` is not a dict.
         """
         _check_keys(keys)
         return await super().start(*args, keys=keys, task_group=task_group, name=name, **kwargs)
@@ -207,14 +221,27 @@ class Registry(GenServer):
             *args, keys=keys, task_group=task_group, name=name, **kwargs
         )
 
-    async def init(self, keys: str | None = None) -> None:
-        """Set the kind of keys; ``Registry.start`` passes ``keys``.
+    async def init(self, keys: str | None = None, meta: dict[Any, Any] | None = None) -> None:
+        """Set the kind of keys and the initial metadata; ``Registry.start`` passes them.
+
+        Args:
+            keys: ``"unique"`` or ``"duplicate"``.
+            meta: initial metadata for :meth:`meta` (Elixir's ``:meta`` option), a
+                dict of hashable keys to any values; None for none.
 
         Raises:
             ValueError: ``keys`` is not ``"unique"`` or ``"duplicate"`` (``start``
                 then raises ``StartError`` chained from it).
+            TypeError: ``meta`` is not a dict.
         """
         kind = _check_keys(keys)
+        if meta is not None:
+            if not isinstance(meta, dict):
+                raise TypeError(
+                    f"Registry meta must be a dict, got {type(meta).__name__} {meta!r}: "
+                    "start it with Registry.start(keys=..., meta={'key': value}, ...)"
+                )
+            self._meta.update(meta)
         closer = _Closer(self)
         self._monitors[closer] = closer  # runs in _die, on every exit (kill included)
         self._kind = kind
@@ -337,6 +364,7 @@ class Registry(GenServer):
             self._entries.clear()
             self._by_pid.clear()
             self._count = 0
+            self._meta.clear()
         for proc, watch in watches:
             proc._monitors.pop(watch, None)
 
@@ -346,6 +374,16 @@ class Registry(GenServer):
             if by_key is None:
                 return []
             return [(pid, v) for pid, values in by_key.items() for v in values]
+
+    def _triples(self) -> list[tuple[Any, PID, Any]]:
+        """Every entry as ``(key, pid, value)``: a snapshot taken under the lock."""
+        with self._lock:
+            return [
+                (key, pid, v)
+                for key, by_key in self._entries.items()
+                for pid, values in by_key.items()
+                for v in values
+            ]
 
     # ------------------------------------------------------------ ViaRegistry
 
@@ -594,6 +632,106 @@ class Registry(GenServer):
                 return None
             values[0] = new
         return new, old
+
+    @staticmethod
+    def select(registry: PID | str | Registry, pattern: Any) -> list[tuple[Any, PID, Any]]:
+        """Every ``(key, pid, value)`` entry that matches ``pattern``, across all keys;
+        like ``Registry.select/2``.
+
+        Where Elixir takes a match spec, this takes an anyotp pattern (see
+        :func:`~anyotp.match`) that is matched against the triple, e.g.
+        ``(("room", ANY), ANY, lambda v: v["admin"])``; to pick fields, unpack the
+        triples.  The table is read directly (no message to the registry); the
+        pattern runs outside the table lock.  Entries come key by key, in the order
+        the keys were first registered.
+
+        Args:
+            registry: the registry's PID or registered name, or the Registry object.
+            pattern: an anyotp pattern, usually a 3-tuple ``(key, pid, value)``.
+
+        Returns:
+            A new list of the matching ``(key, pid, value)`` triples.
+
+        Raises:
+            NoProcess: the registry is not alive.
+            InvalidPattern: ``pattern`` contains a dict or set literal.
+        """
+        matcher = compile_pattern(pattern)
+        entries = _registry(registry, "Registry.select()")._triples()
+        return [e for e in entries if matcher(e) is not None]
+
+    @staticmethod
+    def count_select(registry: PID | str | Registry, pattern: Any) -> int:
+        """How many ``(key, pid, value)`` entries match ``pattern``; like
+        ``Registry.count_select/2`` (see :meth:`select` for the pattern).
+
+        Raises:
+            NoProcess: the registry is not alive.
+            InvalidPattern: ``pattern`` contains a dict or set literal.
+        """
+        matcher = compile_pattern(pattern)
+        entries = _registry(registry, "Registry.count_select()")._triples()
+        return sum(1 for e in entries if matcher(e) is not None)
+
+    @staticmethod
+    def meta(registry: PID | str | Registry, key: Any, default: Any = _NO_DEFAULT) -> Any:
+        """The registry's metadata under ``key``; like ``Registry.meta/2``.
+
+        Metadata is set with ``Registry.start(keys=..., meta={...})`` or
+        :meth:`put_meta`; it lives as long as the registry.  Any thread may read it.
+
+        Args:
+            registry: the registry's PID or registered name, or the Registry object.
+            key: a hashable metadata key.
+            default: returned when ``key`` has no metadata (Elixir's ``:error``);
+                without it, a missing key raises KeyError.
+
+        Raises:
+            KeyError: ``key`` has no metadata and no ``default`` was given.
+            NoProcess: the registry is not alive.
+        """
+        reg = _registry(registry, "Registry.meta()")
+        with reg._lock:
+            if key in reg._meta:
+                return reg._meta[key]
+        if default is _NO_DEFAULT:
+            raise KeyError(
+                f"Registry.meta({registry!r}, {key!r}): no metadata under {key!r} (set it "
+                "with Registry.put_meta() or start(meta=...), or pass a default)"
+            )
+        return default
+
+    @staticmethod
+    def put_meta(registry: PID | str | Registry, key: Any, value: Any) -> None:
+        """Store ``value`` as the registry's metadata under ``key``, replacing any
+        value there; like ``Registry.put_meta/3``.  Any process or thread may call it.
+
+        Raises:
+            NoProcess: the registry is not alive.
+            TypeError: ``key`` is unhashable.
+        """
+        reg = _registry(registry, "Registry.put_meta()")
+        try:
+            hash(key)
+        except TypeError:
+            raise TypeError(
+                f"Registry.put_meta({registry!r}, {key!r}, ...): the key must be hashable, "
+                f"got {type(key).__name__} {key!r} (use a tuple instead of a list)"
+            ) from None
+        with reg._lock:
+            reg._meta[key] = value
+
+    @staticmethod
+    def delete_meta(registry: PID | str | Registry, key: Any) -> None:
+        """Remove the registry's metadata under ``key`` (nothing if there is none);
+        like ``Registry.delete_meta/2``.
+
+        Raises:
+            NoProcess: the registry is not alive.
+        """
+        reg = _registry(registry, "Registry.delete_meta()")
+        with reg._lock:
+            reg._meta.pop(key, None)
 
     @staticmethod
     async def dispatch(
