@@ -49,15 +49,17 @@ from collections import deque
 from typing import Any
 
 from ._core._ids import PID
-from ._core._process import From, Process, Waiter, log, start_process
+from ._core._process import From, Process, Waiter, log
 from ._core._process import call as _call
 from ._exceptions import StartError, SupervisorError
 from ._supervisor import (
+    _RETRY,
     _SUP,
     ChildInfo,
     ChildSpec,
     RestartType,
     _Reject,
+    _start_child,
     _SupervisorBase,
     is_abnormal,
 )
@@ -157,17 +159,7 @@ class DynamicSupervisor(_SupervisorBase):
         return None
 
     async def _start(self, spec: ChildSpec) -> PID:
-        proc: Process = spec.actor_class()
-        await start_process(
-            proc,
-            spec.args,
-            dict(spec.kwargs),
-            self._tg,
-            owner=self,
-            link=True,
-            shutdown=spec.shutdown_timeout,
-            name=spec.name,
-        )
+        proc = await _start_child(self, spec)  # a name it cannot register: StartError
         # If it already exited, its EXIT is in our mailbox and handle_info sees it.
         self._children[proc.pid] = _Dyn(spec, proc)
         return proc.pid
@@ -177,6 +169,9 @@ class DynamicSupervisor(_SupervisorBase):
             child = self._children.pop(message[1], None)
             if child is not None:
                 await self._child_exited(child, message[2])
+            return state
+        if type(message) is tuple and len(message) == 2 and message[0] == _RETRY:
+            await self._restart_spec(message[1])
             return state
         return await super().handle_info(message, state)
 
@@ -196,13 +191,18 @@ class DynamicSupervisor(_SupervisorBase):
             reason,
         )
         self._note_restart()  # exits with "shutdown" past the restart intensity
-        while True:
-            try:
-                await self._start(spec)
-                return
-            except StartError as e:
-                log.error("%s: restarting child %r failed: %r", type(self).__name__, spec.id, e)
-                self._note_restart()
+        await self._restart_spec(spec)
+
+    async def _restart_spec(self, spec: ChildSpec) -> None:
+        """Start ``spec`` again; if that fails, count a restart and try again later
+        by a message to ourselves (OTP's ``try_again_restart``), after what is
+        already in the mailbox."""
+        try:
+            await self._start(spec)
+        except StartError as e:
+            log.error("%s: restarting child %r failed: %r", type(self).__name__, spec.id, e)
+            self._note_restart()
+            self._mbox.put((_RETRY, spec))
 
     def _describe(self) -> str:
         return f"{type(self).__name__} {self._pid!r}"

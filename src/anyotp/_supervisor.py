@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
 from ._core._ids import PID
+from ._core._names import Via
 from ._core._process import From, Process, Shutdown, log, start_process
 from ._core._process import call as _call
 from ._exceptions import StartError, SupervisorError
@@ -89,12 +90,19 @@ class ChildSpec:
             ``"brutal_kill"``, or ``None`` to wait forever; default 5.0 for workers and
             ``None`` for supervisors, as in OTP.
         type: ``"worker"`` or ``"supervisor"``; derived from ``actor_class`` by default.
-        name: register each started instance under this name (a str or a via-name),
-            like ``start(name=...)``; a restarted child takes the name again.
+        name: register each started instance under this name, like
+            ``start(name=...)``: a non-empty str, ``Via(registry, key)`` or
+            ``("via", registry, key)``; None (the default) for no name.  A restarted
+            child takes the name again.  If the name cannot be registered when the
+            child starts (taken, or its registry is not alive), that start fails like
+            an ``init`` that raised: ``start_child`` raises ``SupervisorError``, and
+            during a restart it is a failed restart, counted towards
+            ``max_restarts`` and tried again.
 
     Raises:
         SupervisorError: ``id`` is empty or not a string, or ``actor_class`` is not a
             process class (the message names the value and the fix).
+        TypeError: ``name`` is not None, a non-empty str or a via-name.
     """
 
     id: str
@@ -134,6 +142,7 @@ class ChildSpec:
             raise SupervisorError(
                 f"ChildSpec(id={self.id!r}): restart must be a RestartType, got {self.restart!r}"
             )
+        _check_name(self.id, self.name)
         sd = self.shutdown
         if not (
             sd is None
@@ -159,6 +168,57 @@ class ChildSpec:
             return None if self.child_type == "supervisor" else 5.0
         return self.shutdown
 
+
+def _check_name(child_id: str, name: Any) -> None:
+    """A ChildSpec ``name`` must be something ``start(name=...)`` can register."""
+    if name is None or (type(name) is str and name) or type(name) is Via:
+        return
+    if type(name) is tuple and len(name) == 3 and name[0] == "via":
+        return
+    raise TypeError(
+        f"ChildSpec(id={child_id!r}): name must be a non-empty str, Via(registry, key) or "
+        f"('via', registry, key), got {type(name).__name__} {name!r} (write "
+        f"name={str(name)!r} for a plain name, or leave name out)"
+    )
+
+
+async def _start_child(sup: Process, spec: ChildSpec) -> Process:
+    """Start one child of ``sup`` (owned, linked, registered under ``spec.name``).
+
+    A name that cannot be registered -- taken, its registry dead or not a registry --
+    is a failed start like an ``init`` that raised, never a crash of the supervisor.
+
+    Raises:
+        StartError: ``init`` failed, or ``spec.name`` could not be registered (the
+            registry's exception is chained and is the ``reason``).
+    """
+    proc: Process = spec.actor_class()
+    try:
+        await start_process(
+            proc,
+            spec.args,
+            dict(spec.kwargs),
+            sup._tg,
+            owner=sup,
+            link=True,
+            shutdown=spec.shutdown_timeout,
+            name=spec.name,
+        )
+    except StartError:
+        raise
+    except Exception as e:
+        if spec.name is None:
+            raise
+        raise StartError(
+            f"cannot start child {spec.id!r} ({spec.actor_class.__name__}) as {spec.name!r}: {e}",
+            e,
+        ) from e
+    return proc
+
+
+#: A supervisor's message to itself: try again to start children whose restart failed
+#: (OTP's ``try_again_restart``): ``(_RETRY, [child, ...])``.
+_RETRY = "$supervisor_retry"
 
 ChildType = Literal["worker", "supervisor"]
 _AnyClass = type[Any]
@@ -278,19 +338,7 @@ class Supervisor(_SupervisorBase):
         return None
 
     async def _start(self, child: _Child) -> None:
-        spec = child.spec
-        proc = spec.actor_class()
-        await start_process(
-            proc,
-            spec.args,
-            dict(spec.kwargs),
-            self._tg,
-            owner=self,
-            link=True,
-            shutdown=spec.shutdown_timeout,
-            name=spec.name,
-        )
-        child.proc = proc
+        child.proc = await _start_child(self, child.spec)
 
     async def _stop(self, child: _Child) -> None:
         proc = child.proc
@@ -320,6 +368,9 @@ class Supervisor(_SupervisorBase):
                 if child.proc is not None and child.proc._pid == pid:
                     await self._child_exited(child, message[2])
                     return state
+            return state
+        if type(message) is tuple and len(message) == 2 and message[0] == _RETRY:
+            await self._start_group(message[1])
             return state
         return await super().handle_info(message, state)
 
@@ -361,18 +412,29 @@ class Supervisor(_SupervisorBase):
                     # OTP: a temporary child is never restarted, even when a sibling's
                     # restart stopped it; it is forgotten.
                     children.remove(child)
-        for child in group:
+        await self._start_group(group)
+
+    async def _start_group(self, group: list[_Child]) -> None:
+        """Start, in order, the children of ``group`` that are not running.
+
+        A child that fails to start counts as a restart; the rest of the group is
+        tried again later, by a message to ourselves, as OTP's ``try_again_restart``:
+        what is already in the mailbox (say, the EXIT of the registry the child's
+        name needs, which is being restarted too) is handled first.
+        """
+        children = self._kids
+        for i, child in enumerate(group):
             if child.proc is not None or child not in children:
                 continue
-            while True:
-                try:
-                    await self._start(child)
-                    break
-                except StartError as e:
-                    log.error(
-                        "%s: restarting child %r failed: %r", type(self).__name__, child.spec.id, e
-                    )
-                    self._note_restart()
+            try:
+                await self._start(child)
+            except StartError as e:
+                log.error(
+                    "%s: restarting child %r failed: %r", type(self).__name__, child.spec.id, e
+                )
+                self._note_restart()  # exits with "shutdown" past the restart intensity
+                self._mbox.put((_RETRY, group[i:]))
+                return
 
     async def handle_call(self, request: Any, from_: From, state: Any) -> Any:
         if type(request) is not tuple or not request or request[0] != _SUP:
@@ -412,7 +474,7 @@ class Supervisor(_SupervisorBase):
             try:
                 await self._start(child)
             except StartError as e:
-                return _Reject(f"start_child({spec.id!r}) failed: {e}"), state
+                return _Reject(f"start_child({spec.id!r}) failed: {e}", e), state
             self._kids.append(child)
             return child.proc.pid if child.proc else None, state
         child_id = request[2]
@@ -431,7 +493,7 @@ class Supervisor(_SupervisorBase):
             try:
                 await self._start(child)
             except StartError as e:
-                return _Reject(f"restart_child({child_id!r}) failed: {e}"), state
+                return _Reject(f"restart_child({child_id!r}) failed: {e}", e), state
             return child.proc.pid if child.proc else None, state
         if op == "delete_child":
             if child.proc is not None:
@@ -448,7 +510,7 @@ class Supervisor(_SupervisorBase):
     async def _request(sup: PID | str, *request: Any, timeout: float | None) -> Any:
         got = await _call(sup, (_SUP, *request), timeout)
         if type(got) is _Reject:
-            raise SupervisorError(got.message)
+            raise SupervisorError(got.message) from got.cause
         return got
 
     @staticmethod
