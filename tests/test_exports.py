@@ -144,6 +144,8 @@ class TestSubpackages:
 DOCUMENTED_NAMES = [
     ("anyotp", "read_timer", "docs/timers.md"),
     ("anyotp", "cancel_timer", "docs/timers.md"),
+    ("anyotp.sync", "loop_thread", "docs/sync.md"),
+    ("anyotp.sync", "LoopThread", "docs/sync.md"),
 ]
 
 
