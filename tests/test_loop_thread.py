@@ -17,10 +17,13 @@ import pytest
 import anyotp
 import anyotp.sync
 from anyotp import (
+    CallExit,
     ChildSpec,
     From,
     GenServer,
+    NoReply,
     StartError,
+    Stop,
     Supervisor,
     is_alive,
     processes,
@@ -207,3 +210,67 @@ class TestMisuse:
         with pytest.raises(RuntimeError, match="start processes in a task group instead"):  # noqa: SIM117
             with loop_thread():
                 pass
+
+
+class Stuck(GenServer):
+    """Never answers a call (it sets ``called``); a cast makes it exit with "gone"."""
+
+    async def init(self, called: threading.Event) -> threading.Event:
+        return called
+
+    async def handle_call(self, request: Any, from_: From, called: threading.Event) -> Any:
+        called.set()
+        return NoReply(called)
+
+    async def handle_cast(self, request: Any, called: threading.Event) -> Any:
+        return Stop("gone")
+
+
+class TestAcrossLoops:
+    @pytest.mark.parametrize(
+        ("server_backend", "caller_backend"), [("trio", "asyncio"), ("asyncio", "trio")]
+    )
+    def test_async_call_reaches_a_server_on_another_loop_and_backend(
+        self, server_backend: str, caller_backend: str
+    ) -> None:
+        with (
+            loop_thread(backend=server_backend) as server_loop,
+            loop_thread(backend=caller_backend) as caller_loop,
+        ):
+            pid = server_loop.start(Counter, "a", [])
+            assert caller_loop.run(anyotp.call, pid, "incr") == 1
+            thread_name = caller_loop.run(anyotp.call, pid, "thread")
+            assert thread_name == server_loop.run(_thread_name)
+
+    @pytest.mark.parametrize(
+        ("server_backend", "caller_backend"), [("trio", "asyncio"), ("asyncio", "trio")]
+    )
+    def test_a_call_fails_at_once_when_the_server_on_another_loop_exits(
+        self, server_backend: str, caller_backend: str
+    ) -> None:
+        called = threading.Event()
+
+        async def call_then_kill(pid: anyotp.PID) -> Any:
+            async def kill_soon() -> None:
+                await anyio.to_thread.run_sync(called.wait)  # the call is in the handler
+                anyotp.cast(pid, "die")
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(kill_soon)
+                with anyio.fail_after(5):
+                    try:
+                        await anyotp.call(pid, "wait", timeout=None)
+                    except CallExit as e:
+                        return e.reason
+            return None
+
+        with (
+            loop_thread(backend=server_backend) as server_loop,
+            loop_thread(backend=caller_backend) as caller_loop,
+        ):
+            pid = server_loop.start(Stuck, called)
+            assert caller_loop.run(call_then_kill, pid) == "gone"
+
+
+async def _thread_name() -> str:
+    return threading.current_thread().name

@@ -298,7 +298,10 @@ class Supervisor(_SupervisorBase):
     def child_specs(self, *args: Any, **kwargs: Any) -> list[ChildSpec]:
         """Return the children to start, in start order.  Override it.
 
-        It receives the arguments given to ``start`` (usually none).
+        It receives the arguments given to ``start``/``start_link`` (or a supervisor
+        child's ``ChildSpec`` ``args``/``kwargs``, or ``anyotp.run(App, *args)``'s),
+        without ``task_group`` and ``name``: ``await Pool.start(3, task_group=tg)``
+        calls ``child_specs(3)``.  Like the argument of Elixir's ``Supervisor.init/1``.
         """
         return []
 
