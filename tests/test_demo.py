@@ -95,7 +95,7 @@ async def test_demo_counts_a_known_tree_and_survives_its_bad_files(
     summary = await demo.run_demo(str(tmp_path), workers=workers, limit=None, progress=False)
 
     _assert_exact_totals(summary, tmp_path)
-    assert summary.hidden_logs == 3
+    assert summary.expected_crashes == 3
     assert summary.coordinator_starts == 1
     assert summary.workers == workers
     assert summary.backend in ("asyncio", "trio")
@@ -113,7 +113,7 @@ async def test_demo_logs_unexpected_crashes_in_full(
     summary = await demo.run_demo(str(tmp_path), workers=1, limit=None, progress=False)
 
     assert (summary.ok, summary.failed, summary.crashes) == (1, 2, 2)
-    assert summary.hidden_logs == 1  # only the SyntaxError was hidden
+    assert summary.expected_crashes == 1  # only the SyntaxError was expected
     assert summary.failures == [
         (str(tmp_path / "bad.py"), "SyntaxError"),
         (str(tmp_path / "dangling.py"), "FileNotFoundError"),

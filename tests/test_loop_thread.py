@@ -253,7 +253,7 @@ class TestAcrossLoops:
         async def call_then_kill(pid: anyotp.PID) -> Any:
             async def kill_soon() -> None:
                 await anyio.to_thread.run_sync(called.wait)  # the call is in the handler
-                anyotp.cast(pid, "die")
+                await anyotp.cast(pid, "die")
 
             async with anyio.create_task_group() as tg:
                 tg.start_soon(kill_soon)

@@ -879,7 +879,7 @@ class TestChildNames:
             before = await pids(sup)
             spec = named("b", log, ("via", registry, "b"))
             with pytest.raises(
-                SupervisorError, match=r"start_child\('b'\) failed: cannot start child 'b'"
+                SupervisorError, match=r"start_child\('b'\) failed: cannot start"
             ) as info:
                 await Supervisor.start_child(sup, spec)
             assert isinstance(info.value.__cause__, StartError)

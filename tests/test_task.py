@@ -161,7 +161,9 @@ class TestFailure:
             with pytest.raises(RuntimeError):
                 await handle.join()
             errors = [
-                r for r in caplog.records if r.name == "anyotp" and r.levelno >= logging.ERROR
+                r
+                for r in caplog.records
+                if r.name.startswith("anyotp") and r.levelno >= logging.ERROR
             ]
             assert len(errors) == 1
             assert "crashed" in errors[0].getMessage()
@@ -342,7 +344,7 @@ class TestTaskRefusedAtStart:
         from anyotp._exceptions import StartError
 
         class Refused(Task):
-            async def _boot(self, args: Any, kwargs: Any, ack: Any) -> Any:
+            async def _otp_boot(self, proc: Any, args: Any, kwargs: Any, ack: Any) -> Any:
                 raise RuntimeError("refused before init")
 
         async with anyio.create_task_group() as tg:

@@ -17,6 +17,7 @@ from anyotp import (
     send_after,
     send_interval,
 )
+from anyotp._core import route
 
 pytestmark = pytest.mark.anyio
 
@@ -44,7 +45,7 @@ async def collect(setup: Any, want: int) -> tuple[list[Any], Any]:
         pid = await Collector.start(setup, got, done, want, task_group=tg)
         with anyio.fail_after(3):
             await done.wait()
-        refs = pid._proc.refs  # type: ignore[union-attr]
+        refs = route(pid).body.refs  # type: ignore[union-attr]
         tg.cancel_scope.cancel()
     return got, refs
 
@@ -156,7 +157,7 @@ class TestReadTimer:
             pid = await Collector.start(setup, got, done, 2, task_group=tg)
             with anyio.fail_after(3):
                 await done.wait()
-            left = read_timer(pid._proc.refs)  # type: ignore[union-attr]
+            left = read_timer(route(pid).body.refs)  # type: ignore[union-attr]
             tg.cancel_scope.cancel()
         assert left is not None
         assert 0 <= left <= 0.01
@@ -168,7 +169,7 @@ class TestReadTimer:
         done = anyio.Event()
         async with anyio.create_task_group() as tg:
             pid = await Collector.start(setup, [], done, 1, task_group=tg)
-            ref = pid._proc.refs  # type: ignore[union-attr]
+            ref = route(pid).body.refs  # type: ignore[union-attr]
             assert read_timer(ref) is not None
             tg.cancel_scope.cancel()
         assert read_timer(ref) is None

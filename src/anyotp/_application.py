@@ -4,9 +4,9 @@
 ``ChildSpec``), waits until it exits, and stops it in order -- children in reverse
 start order, each with its shutdown timeout -- on SIGINT or SIGTERM.  A second signal
 kills every process of the program at once, without waiting for any ``terminate``.
-It returns an exit status for ``sys.exit``: 0 when the root exits ``"normal"`` or was
-stopped by a signal, 1 when it exits for any other reason (a crash, or ``"shutdown"``
-after its restart intensity was exceeded) or fails to start.
+It returns an exit status for ``sys.exit``: 0 when the root exits
+``"normal"`` or was stopped by a signal, 1 when it exits for any other reason (a
+crash, or ``"shutdown"`` after its restart intensity was exceeded) or fails to start.
 Like starting an OTP application whose exit stops the node::
 
     if __name__ == "__main__":
@@ -16,6 +16,7 @@ Like starting an OTP application whose exit stops the node::
 from __future__ import annotations
 
 import contextlib
+import logging
 import signal
 import threading
 from collections.abc import AsyncIterator
@@ -23,9 +24,11 @@ from typing import Any
 
 import anyio
 
-from ._core._process import Process, log, processes, start_process
+from ._child_spec import ChildSpec
+from ._core import Proc, is_process_class, spawn, table, wait_dead
 from ._exceptions import StartError
-from ._supervisor import ChildSpec
+
+log = logging.getLogger("anyotp.application")
 
 __all__ = ["run"]
 
@@ -33,7 +36,7 @@ _DEFAULT_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def run(
-    root: type[Process] | ChildSpec,
+    root: type[Any] | ChildSpec,
     *args: Any,
     backend: str = "asyncio",
     backend_options: dict[str, Any] | None = None,
@@ -60,7 +63,7 @@ def run(
         cls, args, kwargs = root.actor_class, root.args, dict(root.kwargs)
     else:
         cls = root
-    if not (isinstance(cls, type) and issubclass(cls, Process)):
+    if not (isinstance(cls, type) and is_process_class(cls)):
         raise TypeError(f"run() takes a process class or a ChildSpec, got {root!r}")
     status: int = anyio.run(
         _main, cls, args, kwargs, signals, backend=backend, backend_options=backend_options
@@ -69,25 +72,26 @@ def run(
 
 
 async def _main(
-    cls: type[Process],
+    cls: type[Any],
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     signals: tuple[signal.Signals, ...],
 ) -> int:
     stopped_by_signal = False
     use_signals = bool(signals) and threading.current_thread() is threading.main_thread()
-    proc = cls()
+    body = cls()
 
     async def on_signal(received: AsyncIterator[signal.Signals]) -> None:
         nonlocal stopped_by_signal
         async for signum in received:
             name = signal.Signals(signum).name
-            if proc._pid is None:  # not set up yet: nothing runs that could be stopped
+            proc: Proc | None = getattr(body, "_otp_pcb", None)
+            if proc is None:  # not spawned yet: nothing runs that could be stopped
                 stopped_by_signal = True
             elif not stopped_by_signal:
                 log.info("%s received; stopping %s", name, cls.__name__)
                 stopped_by_signal = True
-                proc._force_exit("shutdown")
+                proc.force_exit("shutdown")
             else:  # a second signal: do not wait for an orderly shutdown
                 log.warning(
                     "%s received again; killing %s and all its processes", name, cls.__name__
@@ -103,14 +107,14 @@ async def _main(
             if received is not None:
                 tg.start_soon(on_signal, received)
             try:
-                await start_process(proc, args, kwargs, tg)
+                await spawn(body, args, kwargs, tg)
             except StartError as e:
                 tg.cancel_scope.cancel()
                 if stopped_by_signal:  # a signal stopped it while init ran
                     return 0
                 log.error("application %s failed to start: %s", cls.__name__, e, exc_info=e)
                 return 1
-            reason = await proc._wait_dead()
+            reason = await wait_dead(body._otp_pcb)
             tg.cancel_scope.cancel()
     if stopped_by_signal or (type(reason) is str and reason == "normal"):
         return 0
@@ -118,7 +122,7 @@ async def _main(
     return 1
 
 
-def _kill_all(root: Process) -> None:
+def _kill_all(root: Proc) -> None:
     """Kill ``root`` and every process of the program at once, like ``exit(Pid, kill)``
     to each: the processes on ``root``'s event loop and those it owns at any depth
     (sync servers run on threads of their own).
@@ -129,16 +133,13 @@ def _kill_all(root: Process) -> None:
     if that ``terminate`` never returns.  A killed process that is already stopping
     has its ``terminate`` (and its wait for its own children) cancelled.
     """
-    loop = root._loop
-    doomed: list[Process] = []
-    for pid in processes():
-        p = pid._proc
-        if p is None:
-            continue
-        owner: Process | None = p
+    loop = root.loop
+    doomed: list[Proc] = []
+    for p in list(table.values()):
+        owner: Proc | None = p
         while owner is not None and owner is not root:
-            owner = owner._owner
-        if owner is root or p._loop is loop:
+            owner = owner.owner
+        if owner is root or p.loop is loop:
             doomed.append(p)
     for p in doomed:
-        p._signal_exit(None, "kill")
+        p.signal_exit(None, "kill")

@@ -11,9 +11,9 @@ start order, when the ``with`` block ends::
         anyotp.sync.call(pid, "incr")        # from this plain thread, blocking
         lt.run(some_async_function, "arg")   # a coroutine function, run there
 
-The processes it starts are owned by a host supervisor (an internal
-``DynamicSupervisor``; each child is ``TEMPORARY``: a crash is logged and the process
-is not restarted, as with ``start`` in a task group).  Talk to them with
+The processes it starts are owned by a host supervisor (an internal ``Supervisor``;
+each child is ``TEMPORARY``: a crash is logged and the process is not restarted, as
+with ``start`` in a task group).  Talk to them with
 :func:`anyotp.sync.call` / :func:`anyotp.sync.cast` from any thread, or from async code
 run with :meth:`LoopThread.run`.
 
@@ -24,6 +24,7 @@ is the supervision tree is better off with ``anyotp.run``.
 from __future__ import annotations
 
 import enum
+import itertools
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -33,11 +34,10 @@ import anyio
 import anyio.abc
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
-from .._core._ids import PID
-from .._core._process import Process
-from .._dynamic_supervisor import DynamicSupervisor
+from .._child_spec import ChildSpec, RestartType
+from .._core import PID, is_process_class
 from .._exceptions import StartError, SupervisorError
-from .._supervisor import ChildSpec, RestartType
+from .._supervisor import Supervisor
 from ._client import event_loop_running
 
 __all__ = ["LoopThread", "loop_thread"]
@@ -59,12 +59,13 @@ class LoopThread:
     its result.  It has no public constructor.
     """
 
-    __slots__ = ("_backend", "_host", "_portal", "_state", "_tg")
+    __slots__ = ("_backend", "_host", "_ids", "_portal", "_state", "_tg")
 
     def __init__(self, portal: BlockingPortal, backend: str) -> None:
         self._portal = portal
         self._backend = backend
         self._state = _State.RUNNING
+        self._ids = itertools.count(1)  # child ids, unique in the host supervisor
         self._host: PID | None = None
         self._tg: anyio.abc.TaskGroup | None = None
 
@@ -86,7 +87,7 @@ class LoopThread:
                 "Cls.start(task_group=tg))"
             )
 
-    def start(self, cls: type[Process], *args: Any, name: Any = None, **kwargs: Any) -> PID:
+    def start(self, cls: type[Any], *args: Any, name: Any = None, **kwargs: Any) -> PID:
         """Start a process of class ``cls`` on the loop thread; blocks until its ``init``
         returned.  Like ``await cls.start(*args, name=name, **kwargs)`` in a task group.
 
@@ -113,13 +114,13 @@ class LoopThread:
                 thread.
         """
         self._check("start()")
-        if not (isinstance(cls, type) and issubclass(cls, Process)):
+        if not (isinstance(cls, type) and is_process_class(cls)):
             raise TypeError(
                 f"LoopThread.start() takes a process class (a GenServer, Actor or Supervisor "
                 f"subclass, the class itself), got {cls!r}"
             )
         spec = ChildSpec(
-            id=cls.__name__,
+            id=f"{cls.__name__}-{next(self._ids)}",
             actor_class=cls,
             args=args,
             kwargs=kwargs,
@@ -161,7 +162,7 @@ class LoopThread:
         """The host task: a task group and, in it, the supervisor of started processes."""
         async with anyio.create_task_group() as tg:
             self._tg = tg
-            host = await DynamicSupervisor.start(task_group=tg)
+            host = await Supervisor.start(task_group=tg)
             task_status.started(host)
 
     def _stop_all(self) -> None:
@@ -169,13 +170,14 @@ class LoopThread:
         tg = self._tg
         if tg is not None:
             # Cancelling the host's task group stops the host supervisor, which stops
-            # its children in reverse start order, each within its shutdown time.
+            # its children in reverse start order (the order of its specs), each
+            # within its shutdown time.
             self._portal.call(tg.cancel_scope.cancel)
 
 
 async def _start_child(host: PID, spec: ChildSpec) -> PID:
     # No timeout: start() waits for init as long as ``await cls.start()`` would.
-    return await DynamicSupervisor.start_child(host, spec, timeout=None)
+    return await Supervisor.start_child(host, spec, timeout=None)
 
 
 @contextmanager
