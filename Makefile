@@ -37,8 +37,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -e '.[dev]'
 	touch $@
 
-# The demo needs only the runtime and its display (the "demo" extra: rich, trio for
-# --backend trio), not the dev tools; `make test` later adds those to the same venv.
+# The demo needs only the runtime, its display and its options (the "demo" extra:
+# rich; trio for --backend trio; the observer's packages for --observer), not the dev
+# tools; `make test` later adds those to the same venv.
 $(DEMO_STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip

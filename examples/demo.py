@@ -20,7 +20,10 @@ Supervision tree::
 Run::
 
     python examples/demo.py [PATH] [--workers N] [--backend asyncio|trio]
-                            [--limit N] [--no-progress]
+                            [--limit N] [--no-progress] [--observer [--port N]]
+
+With ``--observer`` the application stays up after the analysis, with the web
+observer on http://127.0.0.1:8090/ (``--port``), until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -453,6 +456,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio")
     parser.add_argument("--limit", type=int, default=None, help="only the first N files")
     parser.add_argument("--no-progress", action="store_true", help="plain progress lines")
+    parser.add_argument("--observer", action="store_true", help="serve the web observer")
+    parser.add_argument("--port", type=int, default=8090, help="the observer's port")
     args = parser.parse_args(argv)
     if args.workers < 1:
         parser.error("--workers must be at least 1")
@@ -465,6 +470,8 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 0
+    if args.observer:
+        return run_with_observer(args.path, args.workers, args.limit, args.port, args.backend)
     fancy = not args.no_progress and Console is not None and sys.stdout.isatty()
     handlers = [RichHandler(show_path=False)] if fancy else None  # logs above the bar
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s", handlers=handlers)
@@ -482,6 +489,22 @@ def main(argv: list[str] | None = None) -> int:
         return status
     print_summary(summary, args.path)
     return 0
+
+
+# ------------------------------------------------------------- with the observer
+
+
+def run_with_observer(path: str, workers: int, limit: int | None, port: int, backend: str) -> int:
+    """Run the application as the program (``anyotp.run``) with the web observer,
+    until Ctrl-C: the analysis runs once, then the tree stays up to be looked at."""
+    import anyotp
+    from anyotp.observer import Observer
+
+    logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
+    paths = find_sources(path, limit)
+    print(f"observer on http://127.0.0.1:{port}/ ({len(paths)} files; Ctrl-C to stop)", flush=True)
+    spec = Observer.child_spec(port=port)
+    return anyotp.run(App, paths, workers, backend=backend, observer=spec)
 
 
 if __name__ == "__main__":

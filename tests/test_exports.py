@@ -110,7 +110,9 @@ class TestDocstrings:
 
 
 class TestSubpackages:
-    @pytest.mark.parametrize("module", ["anyotp.sync", "anyotp.testing"])
+    @pytest.mark.parametrize(
+        "module", ["anyotp.observer", "anyotp.sync", "anyotp.telemetry", "anyotp.testing"]
+    )
     def test_every_name_of_a_public_subpackage_exists_and_is_documented(self, module: str) -> None:
         import importlib
 

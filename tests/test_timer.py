@@ -177,3 +177,24 @@ class TestReadTimer:
     def test_read_timer_of_something_else_raises_type_error(self) -> None:
         with pytest.raises(TypeError, match=r"read_timer\(\) takes the TimerRef"):
             read_timer(1.5)  # type: ignore[arg-type]
+
+    def test_read_timer_of_a_sync_server_timer_works_from_any_thread(self) -> None:
+        from anyotp.sync import GenServer as SyncGenServer
+
+        class Alarm(SyncGenServer[int]):
+            def init(self) -> int:
+                self.ref = send_after(self.pid, "ring", 30.0)  # on the shared timer thread
+                return 0
+
+            def handle_call(self, message: dict[str, Any], state: int) -> tuple[Any, int]:
+                return read_timer(self.ref), state
+
+        with Alarm() as alarm:
+            left = alarm.call({}, timeout=5.0)
+            assert left is not None
+            assert 25.0 < left <= 30.0
+            here = read_timer(alarm.ref)  # from this thread, not the server's
+            assert here is not None
+            assert here <= left
+            assert cancel_timer(alarm.ref) is not None
+            assert read_timer(alarm.ref) is None

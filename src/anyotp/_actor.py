@@ -7,7 +7,7 @@ awaits ``self.receive(...)`` with ``(pattern, handler)`` pairs::
     class Echo(Actor):
         async def run(self, state):
             return await self.receive(
-                (("ping", PID), lambda sender: send(sender, "pong") and state),
+                (("ping", PID), lambda sender: send_nowait(sender, "pong") or state),
                 ("stop", lambda: self.stop()),
             )
 

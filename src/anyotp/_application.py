@@ -41,6 +41,7 @@ def run(
     backend: str = "asyncio",
     backend_options: dict[str, Any] | None = None,
     signals: tuple[signal.Signals, ...] = _DEFAULT_SIGNALS,
+    observer: int | ChildSpec | None = None,
     **kwargs: Any,
 ) -> int:
     """Run ``root`` as the program: start it, wait for it, stop it on a signal.
@@ -53,6 +54,11 @@ def run(
         signals: signals that trigger an orderly shutdown (main thread only); a
             second one kills every process of the program at once, without waiting
             for any ``terminate`` (children's shutdown times included).
+        observer: a port (e.g. ``8090``) or ``Observer.child_spec(...)``: also start
+            the web observer (``anyotp.observer``, the ``observer`` extra) once the
+            root runs, on 127.0.0.1 unless the spec says otherwise.  If it cannot
+            start (the port is taken), the error is logged, the root is stopped
+            and ``run`` returns 1.
 
     Returns:
         0 if the root exited ``"normal"`` or was stopped by a signal; 1 otherwise.
@@ -66,7 +72,14 @@ def run(
     if not (isinstance(cls, type) and is_process_class(cls)):
         raise TypeError(f"run() takes a process class or a ChildSpec, got {root!r}")
     status: int = anyio.run(
-        _main, cls, args, kwargs, signals, backend=backend, backend_options=backend_options
+        _main,
+        cls,
+        args,
+        kwargs,
+        signals,
+        observer,
+        backend=backend,
+        backend_options=backend_options,
     )
     return status
 
@@ -76,6 +89,7 @@ async def _main(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     signals: tuple[signal.Signals, ...],
+    observer: int | ChildSpec | None = None,
 ) -> int:
     stopped_by_signal = False
     use_signals = bool(signals) and threading.current_thread() is threading.main_thread()
@@ -114,12 +128,33 @@ async def _main(
                     return 0
                 log.error("application %s failed to start: %s", cls.__name__, e, exc_info=e)
                 return 1
-            reason = await wait_dead(body._otp_pcb)
+            proc = body._otp_pcb
+            if observer is not None and not await _start_observer(observer, tg):
+                proc.force_exit("shutdown")  # stopped in order, as on a signal
+                await wait_dead(proc)
+                tg.cancel_scope.cancel()
+                return 1
+            reason = await wait_dead(proc)
             tg.cancel_scope.cancel()
     if stopped_by_signal or (type(reason) is str and reason == "normal"):
         return 0
     log.error("application %s exited with reason %r", cls.__name__, reason)
     return 1
+
+
+async def _start_observer(observer: int | ChildSpec, tg: Any) -> bool:
+    """Start the web observer next to the root; False (logged) if it cannot start."""
+    from .observer import Observer  # the optional extra: imported only when asked for
+
+    spec = observer if isinstance(observer, ChildSpec) else Observer.child_spec(port=observer)
+    try:
+        pid = await spec.actor_class.start(*spec.args, task_group=tg, **spec.kwargs)
+    except StartError as e:
+        log.error("the observer failed to start, stopping the application: %s", e, exc_info=e)
+        return False
+    host, port = await Observer.address(pid)
+    log.info("observer on http://%s:%d/", host, port)
+    return True
 
 
 def _kill_all(root: Proc) -> None:

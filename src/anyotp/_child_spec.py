@@ -7,7 +7,17 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
-from ._core import PID, Proc, Shutdown, Target, Via, call, is_process_class, spawn
+from ._core import (
+    PID,
+    SYSTEM_TAG,
+    Proc,
+    Shutdown,
+    Target,
+    Via,
+    gen_call,
+    is_process_class,
+    spawn,
+)
 from ._exceptions import StartError, SupervisorError
 
 __all__ = [
@@ -223,7 +233,9 @@ async def supervisor_request(sup: Target, *request: Any, timeout: float | None) 
         SupervisorError: the supervisor refused (the message says why).
         CallError: ``sup`` is not alive or did not answer in time.
     """
-    got = await call(sup, (SUP_TAG, *request), timeout)
+    # Through the system channel (as sys requests): a process that is not a
+    # supervisor answers with a clear error instead of treating it as its own call.
+    got = await gen_call(sup, SYSTEM_TAG, (SUP_TAG, *request), timeout)
     if type(got) is Reject:
         raise SupervisorError(got.message) from got.cause
     return got

@@ -49,6 +49,7 @@ import logging
 from collections import deque
 from typing import Any
 
+from . import _telemetry
 from ._child_spec import (
     RETRY_TAG,
     ChildInfo,
@@ -197,6 +198,8 @@ class DynamicSupervisor(_SupervisorBase):
             child.proc.pid,
             reason,
         )
+        if _telemetry.enabled:
+            _telemetry.emit_supervisor_restart(self, spec.id, child.proc.pid, reason)
         self._otp_note_restart()  # exits with "shutdown" past the restart intensity
         await self._otp_restart_spec(spec)
 

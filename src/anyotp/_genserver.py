@@ -53,7 +53,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 from ._actor import Actor
 from ._core import (
@@ -70,6 +70,7 @@ from ._core import (
     maybe_await,
 )
 from ._core import reply as _core_reply
+from ._exceptions import SupervisorError
 from ._task import Task
 
 __all__ = ["Continue", "Directive", "GenServer", "NoReply", "Reply", "Stop", "reply"]
@@ -94,13 +95,23 @@ KEEP: Any = _Sentinel("KEEP")
 NO_REPLY: Any = _Sentinel("NO_REPLY")
 
 
-class SystemFailure:
-    """A system request failed inside the server; the client raises ``error``."""
+#: Request heads that only some behaviours serve (through the system channel, so that
+#: any other process answers with a clear error): head -> (what serves it, error type).
+REQUEST_KINDS: dict[str, tuple[str, type[Exception]]] = {
+    "$supervisor": ("a supervisor", SupervisorError),
+    "$agent": ("an Agent", TypeError),
+}
 
-    __slots__ = ("error",)
 
-    def __init__(self, error: Exception) -> None:
-        self.error = error
+def wrong_kind(server: Any, request: Any) -> Exception:
+    """The error a process answers a request meant for another kind of process with."""
+    head = request[0] if type(request) is tuple and request else request
+    what, error = REQUEST_KINDS.get(head, ("a process that knows it", ValueError))
+    op = request[1] if type(request) is tuple and len(request) > 1 else request
+    return error(
+        f"{op}: {server!r} is a {type(server).__name__}, not {what}: send this request "
+        f"to {what} (check the PID or name you passed)"
+    )
 
 
 class Directive:
@@ -376,8 +387,13 @@ class GenServer(Actor):
                 state = res
             proc.state = state
 
+    #: system request heads this behaviour serves, with the method that serves them
+    #: (``(from_, request, state) -> state``); see :data:`REQUEST_KINDS`
+    _otp_requests: ClassVar[dict[str, str]] = {}
+
     async def _otp_system(self, from_: From, request: Any, state: Any) -> Any:
-        """Answer a system request (``sys``-style introspection) between messages."""
+        """Answer a system request between messages: ``sys``-style introspection, or a
+        request meant for a kind of process (a supervisor, an Agent)."""
         op = request[0]
         if op == "get_state":
             from_.reply(state)
@@ -386,12 +402,16 @@ class GenServer(Actor):
             try:
                 state = await maybe_await(request[1](state))
             except Exception as e:  # like sys:replace_state/2: the caller gets the error
-                from_.reply(SystemFailure(e))
+                from_.fail(e)
                 return state
             from_.reply(state)
             return state
-        from_.reply(SystemFailure(ValueError(f"unknown system request {request!r}")))
-        return state
+        method = self._otp_requests.get(op)
+        if method is None:
+            from_.fail(wrong_kind(self, request))
+            return state
+        new_state: Any = await getattr(self, method)(from_, request, state)
+        return new_state
 
     def _otp_call_directive(self, res: Any, from_: From, request: Any) -> Directive:
         if isinstance(res, Reply):

@@ -72,8 +72,7 @@ from ._core import (
     decode,
     maybe_await,
 )
-from ._genserver import KEEP, NO_REPLY, Stop
-from ._genserver import SystemFailure as _SystemError
+from ._genserver import KEEP, NO_REPLY, Stop, wrong_kind
 from ._timer import TimerRef, cancel_timer, send_after
 
 __all__ = ["KeepState", "NextState", "RepeatState", "StateMachine"]
@@ -233,12 +232,12 @@ class StateMachine(Actor):
                 new = request[1]((self._otp_sm_state, self._otp_sm_data))
                 self._otp_sm_state, self._otp_sm_data = new
             except Exception as e:  # like sys:replace_state/2: the caller gets the error
-                from_.reply(_SystemError(e))
+                from_.fail(e)
                 return
             self._otp_pcb_state()
             from_.reply(new)
         else:
-            from_.reply(_SystemError(ValueError(f"unknown system request {request!r}")))
+            from_.fail(wrong_kind(self, request))
 
     async def _otp_handle(self, event_type: Any, content: Any) -> None:
         state = self._otp_sm_state

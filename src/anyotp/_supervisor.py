@@ -40,8 +40,9 @@ import enum
 import logging
 import time
 from collections import deque
-from typing import Any
+from typing import Any, ClassVar
 
+from . import _telemetry
 from ._child_spec import (
     RETRY_TAG,
     ChildInfo,
@@ -88,6 +89,15 @@ class _SupervisorBase(GenServer):
     trap_exit = True
     #: marks supervisors (a ChildSpec's type defaults to "supervisor" for them)
     _otp_supervisor = True
+    _otp_requests: ClassVar[dict[str, str]] = {_SUP: "_otp_sup_request"}
+
+    async def _otp_sup_request(self, from_: From, request: Any, state: Any) -> Any:
+        """A supervisor request (``which_children``, ``start_child``...), served by
+        ``handle_call`` between messages."""
+        reply, state = await self.handle_call(request, from_, state)
+        from_.reply(reply)
+        return state
+
     _otp_restarts: deque[float]
 
     def _otp_note_restart(self) -> None:
@@ -104,6 +114,8 @@ class _SupervisorBase(GenServer):
                 self.max_restarts,
                 self.max_seconds,
             )
+            if _telemetry.enabled:
+                _telemetry.emit_supervisor_shutdown(self, len(window))
             self.stop("shutdown")
 
 
@@ -222,6 +234,8 @@ class Supervisor(_SupervisorBase):
             spec.id,
             reason,
         )
+        if _telemetry.enabled:
+            _telemetry.emit_supervisor_restart(self, spec.id, proc.pid if proc else None, reason)
         await self._otp_restart(child)
 
     async def _otp_restart(self, failed: _Child) -> None:

@@ -225,7 +225,8 @@ def read_timer(ref: TimerRef) -> float | None:
     ``erlang:read_timer/1``.
 
     Call it on the event loop the timer runs on (any task there, not only the
-    owner), as :func:`cancel_timer`.
+    owner), as :func:`cancel_timer`; the timers of a sync server can be read from
+    any thread.
 
     Args:
         ref: a :class:`TimerRef` from :func:`send_after` or :func:`send_interval`.
@@ -244,6 +245,11 @@ def read_timer(ref: TimerRef) -> float | None:
             f"read_timer() takes the TimerRef that send_after() or send_interval() "
             f"returned, got {type(ref).__name__} {ref!r}"
         )
+    if ref._thread_clock:
+        with _thread_timers.cond:
+            if ref._done:
+                return None
+            return max(0.0, ref._deadline - time.monotonic())
     if ref._done:
         return None
     return max(0.0, ref._deadline - anyio.current_time())

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from .. import _telemetry
 from .._exceptions import CallError, CallExit, CallNoProc, CallTimeout, NoProcess, NotInProcess
 from ._backend import TIMEOUT, Waiter, _AioWaiter, current_loop, thread_waiter
 from ._ids import LOCAL, PID, Ref
@@ -325,6 +326,7 @@ async def gen_call(target: Target, tag: str, request: Any, timeout: float | None
             "call() needs a running event loop; from plain threads use anyotp.sync.call()"
         )
     w = loop.new_waiter()
+    t0 = _telemetry.emit_call_start(target, request) if _telemetry.enabled else 0.0
     from_, proc, pid = _begin(target, tag, request, timeout, w)
     try:
         if timeout is None:
@@ -343,6 +345,9 @@ async def gen_call(target: Target, tag: str, request: Any, timeout: float | None
             got = await w.wait(timeout)
     finally:
         _end(from_, proc, pid)
+    if t0:
+        failed = type(got) is _Down or got is TIMEOUT or type(got) is CallRaised
+        _telemetry.emit_call_stop(t0, target, request, got, failed)
     return _result(got, target, request, timeout)
 
 

@@ -40,6 +40,7 @@ from typing import Any, Final, Literal, Protocol
 
 import anyio
 
+from .. import _telemetry
 from .._exceptions import CallExit, NotInProcess, StartError
 from ._backend import TIMEOUT, Loop, Waiter, current_loop, thread_waiter
 from ._ids import PID, Ref
@@ -637,6 +638,8 @@ async def spawn(
     if type(got) is InitFailed:
         message = f"{type(body).__name__} failed to start: init exited with {got.reason!r}"
         raise StartError(message, got.reason) from got.exc
+    if _telemetry.enabled:
+        _telemetry.emit_process_spawn(proc)
     return proc.pid
 
 
@@ -701,6 +704,8 @@ async def _main(proc: Proc, args: tuple[Any, ...], kwargs: dict[str, Any], ack: 
             crashed = False
         if crashed:
             report_crash(proc, reason)
+            if _telemetry.enabled:
+                _telemetry.emit_process_crash(proc, reason)
         proc.status = EXITING
         with anyio.CancelScope(shield=True) as cleanup:
             proc.cleanup_scope = cleanup
@@ -713,6 +718,8 @@ async def _main(proc: Proc, args: tuple[Any, ...], kwargs: dict[str, Any], ack: 
         if cleanup.cancel_called:  # killed while stopping children or in terminate
             reason = "killed"
         proc.die(reason)
+        if _telemetry.enabled:
+            _telemetry.emit_process_exit(proc, reason)
         if init_failed is not None and ack is not None:
             # Only now: when start() raises, the children init started are stopped
             # and the name is free again (OTP's start_link returns after cleanup).

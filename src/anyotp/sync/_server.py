@@ -1,10 +1,12 @@
 """Sync GenServers: the thread-based API of seeds 001/002, on the process core.
 
-A sync server is a :class:`~anyotp._core._process.Process` whose body is a thread
-instead of a task: it has a PID and a mailbox, exit signals, links and monitors, it can
-be registered, supervised, and called from async code.  Only the loop differs:
+A sync server is a process of the core (a :class:`~anyotp._core.Proc`, the process
+control block, that the server object points to as ``_otp_pcb``) whose body is a
+thread instead of a task: it has a PID and a mailbox, exit signals, links and
+monitors, it can be registered, supervised, and called from async code.  Only the
+loop differs:
 
-* ``_prepare`` gives the process a *thread loop*: its ``tid`` is the server thread, its
+* ``_otp_new_loop`` gives the process a *thread loop*: its ``tid`` is the server thread, its
   waiters are locks, and its ``run_soon_threadsafe`` (which the core uses to deliver
   exit signals from other threads) appends to an out-of-band queue that the thread
   drains before every message -- so an exit signal overtakes queued messages, as in
@@ -63,6 +65,7 @@ from .._core import (
     thread_waiter,
 )
 from .._exceptions import GenServerError, GenServerTimeoutError
+from .._genserver import wrong_kind
 from ._client import blocking_call, clamp, require_no_event_loop, short
 from ._typecheck import ANYTHING, MessageType, compile_message_type
 
@@ -620,7 +623,7 @@ class TypedGenServer(Generic[CastMsg, CallMsg, State]):
                 return state
             from_.reply(state)
         else:
-            from_.fail(ValueError(f"unknown system request {request!r}"))
+            from_.fail(wrong_kind(self, request))
         return state
 
     def _otp_on_call(self, from_: From, message: Any, state: Any) -> Any:
