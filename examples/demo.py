@@ -54,6 +54,7 @@ from anyotp import (
     ChildSpec,
     From,
     GenServer,
+    NoProcess,
     RestartStrategy,
     RestartType,
     Supervisor,
@@ -256,7 +257,11 @@ class Coordinator(Actor):
         # After a restart (the Coordinator crashed mid-stream), resume: skip the files
         # whose outcome the Aggregator already has.  The casts of the crashed
         # incarnation were queued before this call, so the answer includes them.
-        done = await call(AGGREGATOR, "accounted")
+        try:
+            done = await call(AGGREGATOR, "accounted")
+        except CallError:  # the Aggregator just died: see report()
+            self.stop("shutdown")
+            return
         todo = [p for p in self.paths if p not in done]
         stream = Task.async_stream(
             todo,
@@ -277,7 +282,15 @@ class Coordinator(Actor):
         self.stop()  # "normal": a transient child is not restarted
 
     async def report(self, path: str, status: str, value: Any) -> None:
-        await cast(AGGREGATOR, (status, path, value))
+        try:
+            await cast(AGGREGATOR, (status, path, value))
+        except NoProcess:
+            # The Aggregator died between two files (the tasks run in threads, so the
+            # stream is often mid-way when that happens).  The App restarts it and,
+            # REST_FOR_ONE, this Coordinator with it: stop quietly ("shutdown": a
+            # transient child is not restarted for that alone) instead of crashing.
+            self.stop("shutdown")
+            return
 
 
 class App(Supervisor):
