@@ -36,6 +36,29 @@ SEED_NAMES = [
 ]
 
 
+# Erlang/OTP primitives added on top of the seeds: each must stay exported.
+OTP_NAMES = [
+    "spawn",
+    "spawn_link",
+    "spawn_monitor",
+    "receive",
+    "process_flag",
+    "multi_call",
+    "abcast",
+]
+
+
+# Class-level functions of the OTP API that must stay reachable and documented.
+OTP_METHODS = [
+    ("GenServer", "stop"),
+    ("Agent", "stop"),
+    ("Supervisor", "stop"),
+    ("Supervisor", "start_link"),
+    ("Task", "await_many"),
+    ("Task", "yield_many"),
+]
+
+
 def _isort_key(name: str) -> tuple[int, str]:
     """The order ruff's RUF022 keeps ``__all__`` in ("isort-style"): CONSTANTS, then
     Classes, then everything else, each group sorted."""
@@ -82,6 +105,15 @@ class TestAll:
     def test_every_name_of_the_documented_api_is_exported(self, name: str) -> None:
         assert name in anyotp.__all__
         assert hasattr(anyotp, name)
+
+    @pytest.mark.parametrize("name", OTP_NAMES)
+    def test_every_otp_primitive_is_exported(self, name: str) -> None:
+        assert name in anyotp.__all__
+        assert hasattr(anyotp, name)
+
+    @pytest.mark.parametrize(("cls", "method"), OTP_METHODS)
+    def test_every_otp_class_function_exists_and_is_documented(self, cls: str, method: str) -> None:
+        assert inspect.getdoc(getattr(getattr(anyotp, cls), method))
 
     def test_underscore_is_IGNORE(self) -> None:
         assert anyotp._ is anyotp.IGNORE

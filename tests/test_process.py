@@ -1226,15 +1226,17 @@ class TestOwnedProcesses:
         assert reason is error
         assert parent_alive
 
-    async def test_on_exit_is_not_called_for_children_stopped_by_the_parent_s_exit(
+    async def test_on_exit_is_called_for_children_stopped_by_the_parent_s_exit(
         self,
     ) -> None:
+        children: list[PID] = []
+
         async def body(me: Actor, tg: anyio.abc.TaskGroup) -> Any:
             async def plan(p: Parent) -> None:
                 async def on_exit(pid: PID, reason: Any) -> None:
                     send_nowait(me.pid, ("on_exit", pid, reason))
 
-                await p.spawn_child_actor(Worker, on_exit=on_exit)
+                children.append((await p.spawn_child_actor(Worker, on_exit=on_exit)).pid)
 
             parent = await Parent.start(plan, [], task_group=tg)
             ref = monitor(parent)
@@ -1242,7 +1244,7 @@ class TestOwnedProcesses:
             await down(me, ref)
             return await drain(me)
 
-        assert await in_actor(body) == []
+        assert await in_actor(body) == [("on_exit", children[0], "shutdown")]
 
     async def test_an_actor_handle_stops_and_waits_for_its_child(self) -> None:
         handles: list[anyotp.ActorHandle] = []

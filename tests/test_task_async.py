@@ -413,6 +413,34 @@ class TestTaskSupervisor:
                 await TaskSupervisor.start_child(sup, anyio.sleep_forever)
             tg.cancel_scope.cancel()
 
+    async def test_tasks_are_stopped_concurrently_each_within_its_shutdown(self) -> None:
+        # As for any DynamicSupervisor: five tasks that take 0.2 s to stop stop in
+        # about one such period, not five.
+        started = anyio.Event()
+        running = 0
+
+        async def slow_to_stop() -> None:
+            nonlocal running
+            running += 1
+            if running == 5:
+                started.set()
+            try:
+                await anyio.sleep_forever()
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await anyio.sleep(0.2)
+
+        with anyio.fail_after(5):
+            async with anyio.create_task_group() as tg:
+                sup = await TaskSupervisor.start(task_group=tg)
+                for _ in range(5):
+                    await TaskSupervisor.start_child(sup, slow_to_stop, shutdown=2.0)
+                await started.wait()
+                began = anyio.current_time()
+                tg.cancel_scope.cancel()
+            elapsed = anyio.current_time() - began
+        assert 0.2 <= elapsed < 0.2 * 3, f"5 tasks took {elapsed:.2f} s to stop"
+
 
 # ---------------------------------------------------------------------- async_stream
 

@@ -55,7 +55,9 @@ import logging
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from ._actor import Actor
+import anyio
+
+from ._actor import Actor, Callbacks, check_callbacks
 from ._core import (
     CALL,
     CAST,
@@ -69,11 +71,24 @@ from ._core import (
     decode,
     maybe_await,
 )
+from ._core import call as _call
+from ._core import cast as _cast
+from ._core import local_node as _local_node
 from ._core import reply as _core_reply
-from ._exceptions import SupervisorError
+from ._exceptions import CallError, NoProcess, SupervisorError
 from ._task import Task
 
-__all__ = ["Continue", "Directive", "GenServer", "NoReply", "Reply", "Stop", "reply"]
+__all__ = [
+    "Continue",
+    "Directive",
+    "GenServer",
+    "NoReply",
+    "Reply",
+    "Stop",
+    "abcast",
+    "multi_call",
+    "reply",
+]
 
 log = logging.getLogger("anyotp.genserver")
 
@@ -203,6 +218,21 @@ class Stop(Directive):
 
 
 reply = _core_reply
+
+_GENSERVER_CALLBACKS: Callbacks = {
+    "init": ("*args", None),
+    "handle_call": ("request, from_, state", True),
+    "handle_cast": ("request, state", True),
+    "handle_info": ("message, state", True),
+    "handle_continue": ("continue_arg, state", None),
+    "handle_task_end": ("child_pid, status, result, state", None),
+    "terminate": ("reason, state", None),
+    "run": ("state", True),
+}
+_ELIXIR_HINT = (
+    " (unlike Elixir's handle_call/3 with the state last, anyotp's handle_call gets "
+    "(request, from_, state), and handle_cast/handle_info get (message, state))"
+)
 _MASK = REDUCTIONS - 1
 
 
@@ -210,7 +240,14 @@ class GenServer(Actor):
     """Generic server behaviour: implement ``init`` and the ``handle_*`` callbacks.
 
     Do not override ``run``: the GenServer loop dispatches every message itself.
+    Callbacks are checked when a subclass is defined: ``handle_call``,
+    ``handle_cast`` and ``handle_info`` must be ``async def`` with the parameters
+    below (a ``TypeError`` names the method and the fix otherwise).
     """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        check_callbacks(cls, _GENSERVER_CALLBACKS, _ELIXIR_HINT)
 
     async def init(self, *args: Any, **kwargs: Any) -> Any:
         """Return the initial state; gets the arguments given to ``start``."""
@@ -458,3 +495,83 @@ class GenServer(Actor):
     async def run(self, state: Any) -> Any:
         """Not used: the GenServer loop dispatches messages to the ``handle_*`` callbacks."""
         raise NotImplementedError
+
+
+# ------------------------------------------------------------- multi_call / abcast
+
+
+def _nodes_for(what: str, name: Any, nodes: list[str] | None) -> tuple[str, list[str]]:
+    if type(name) is not str:
+        raise TypeError(
+            f"{what}() takes a locally registered name (a str), got "
+            f"{type(name).__name__} {name!r}: register the server on each node under "
+            "the same name"
+        )
+    here = _local_node()[0]
+    return here, [here] if nodes is None else list(nodes)
+
+
+async def multi_call(
+    name: str, request: Any, timeout: float | None = 5.0, nodes: list[str] | None = None
+) -> tuple[list[tuple[str, Any]], list[str]]:
+    """Call the server registered as ``name`` on each of ``nodes``; gather the replies.
+
+    Like ``gen_server:multi_call/4``: the calls run concurrently, each bounded by
+    ``timeout``, so the whole takes at most about ``timeout`` seconds.  A node where
+    no process is registered under ``name``, whose server exits before replying or
+    does not reply in time (its late reply is dropped) is a *bad node*; so, until
+    distribution reaches it, is any node other than this one.
+
+    Args:
+        name: the locally registered name of the server on every node.
+        request: passed to each server's ``handle_call``.
+        timeout: seconds each call waits; None waits forever.
+        nodes: node names; None means this node only (``local_node()[0]``).
+
+    Returns:
+        ``(replies, bad_nodes)``: ``replies`` is a list of ``(node, reply)``,
+        ``bad_nodes`` a list of node names, both in the order of ``nodes``.
+
+    Raises:
+        TypeError: ``name`` is not a str.
+    """
+    here, targets = _nodes_for("multi_call", name, nodes)
+    outcomes: list[tuple[bool, Any]] = [(False, None)] * len(targets)
+
+    async def one(i: int) -> None:
+        try:
+            outcomes[i] = (True, await _call(name, request, timeout))
+        except CallError:
+            pass
+
+    async with anyio.create_task_group() as tg:
+        for i, node in enumerate(targets):
+            if node == here:
+                tg.start_soon(one, i)
+    replies = [(node, got[1]) for node, got in zip(targets, outcomes, strict=True) if got[0]]
+    bad = [node for node, got in zip(targets, outcomes, strict=True) if not got[0]]
+    return replies, bad
+
+
+async def abcast(name: str, request: Any, nodes: list[str] | None = None) -> None:
+    """Cast ``request`` to the server registered as ``name`` on each of ``nodes``.
+
+    Like ``gen_server:abcast/3``: fire and forget; a node where nothing is
+    registered under ``name`` (or, until distribution reaches it, any node other
+    than this one) is skipped silently, as Erlang drops such casts.
+
+    Args:
+        name: the locally registered name of the server on every node.
+        request: passed to each server's ``handle_cast``.
+        nodes: node names; None means this node only (``local_node()[0]``).
+
+    Raises:
+        TypeError: ``name`` is not a str.
+    """
+    here, targets = _nodes_for("abcast", name, nodes)
+    for node in targets:
+        if node == here:
+            try:
+                await _cast(name, request)
+            except NoProcess:
+                pass

@@ -60,7 +60,7 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
-from ._actor import Actor
+from ._actor import Actor, check_callbacks
 from ._core import (
     CALL,
     CAST,
@@ -134,6 +134,16 @@ class StateMachine(Actor):
     async def init(self, *args: Any, **kwargs: Any) -> Any:
         """Return ``(state, data)`` or ``(state, data, actions)``."""
         raise NotImplementedError(f"{type(self).__name__} must implement init() -> (state, data)")
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        check_callbacks(
+            cls,
+            {
+                "handle_event": ("event_type, content, state, data", None),
+                "terminate": ("reason, state", None),
+            },
+        )
 
     async def handle_event(self, event_type: Any, content: Any, state: Any, data: Any) -> Any:
         """Handle one event; return what happens next (see the module docs)."""

@@ -40,6 +40,8 @@ Messages
 Timeouts
     ``await_`` raises :class:`~anyotp.TaskTimeout` and leaves the task running (Elixir
     exits the caller); ``yield_`` returns None.  Both take seconds; None waits forever.
+    ``await_many`` and ``yield_many`` do the same for several tasks at once, with one
+    timeout for all of them.
 
 When not to use it
     For work whose result nobody awaits, use ``TaskSupervisor.start_child``; for a
@@ -49,10 +51,11 @@ When not to use it
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 import time
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Sequence
 from types import TracebackType
 from typing import Any, Literal
 
@@ -71,6 +74,7 @@ from ._core import (
     Shutdown,
     Target,
     Waiter,
+    check_timeout,
     current_loop,
     current_process,
     demonitor,
@@ -196,7 +200,11 @@ class Task(Actor):
             func: a callable taking no arguments (use ``functools.partial`` for args).
             task_group: an anyio TaskGroup, or ``self.children`` of an actor (the task
                 is then stopped when the actor exits).
+
+        Raises:
+            TypeError: ``func`` is not callable (a coroutine object: pass the function).
         """
+        _check_callable(func, f"{cls.__name__}.spawn()")
         tg, owner = task_group_target(cls.__name__, task_group)
         task = cls()
         await spawn(task, (func,), {}, tg, owner=owner)
@@ -217,6 +225,7 @@ class Task(Actor):
         ``(failure_message_name, task_pid, exception)`` (an :class:`ExitError` if the
         task was stopped before finishing).
         """
+        _check_callable(func, f"{cls.__name__}.spawn_and_notify()")
         tg, owner = task_group_target(cls.__name__, task_group)
         task = cls()
         args = (func, parent_pid, success_message_name, failure_message_name)
@@ -325,6 +334,70 @@ class Task(Actor):
         return await _shutdown_task(task, timeout)
 
     @staticmethod
+    async def await_many(tasks: Sequence[TaskHandle], timeout: float | None = 5.0) -> list[Any]:
+        """Wait for the results of several tasks; return them in the order of ``tasks``.
+
+        Like Elixir's ``Task.await_many/2``: results are received as they come (in any
+        order) until all are in; the first task that fails ends the wait at once.
+        ``timeout`` bounds the whole wait, not each task.  On timeout or failure the
+        other tasks keep running (stop them with :meth:`shutdown`).
+
+        Args:
+            tasks: handles from ``Task.async_`` or ``TaskSupervisor.async_nolink``,
+                all owned by the caller.
+            timeout: seconds for all of them; None waits forever.
+
+        Returns:
+            The results, in the order of ``tasks``.
+
+        Raises:
+            TaskTimeout: not every result came within ``timeout`` seconds.
+            Exception: the exception a task raised (the first failure to arrive).
+            ExitError: a task exited without a result (stopped, killed, ``noproc``).
+            NotInProcess: not called from the tasks' owner.
+            TypeError: an item is not a handle from ``async_``/``async_nolink``.
+        """
+        outcomes = await _many(tasks, timeout, "await_many", stop_on_exit=True)
+        for task, got in zip(tasks, outcomes, strict=True):
+            if got is not None and got[0] == "exit":
+                raise _exit_error(task.pid, got[1], f"Task.await_many(): {task!r}")
+        results: list[Any] = []
+        for task, got in zip(tasks, outcomes, strict=True):
+            if got is None:
+                missing = sum(1 for o in outcomes if o is None)
+                raise TaskTimeout(
+                    f"Task.await_many() of {len(tasks)} task(s) timed out: {missing} result(s) "
+                    f"missing after {timeout} s (first: {task!r}); the tasks keep running "
+                    "(Task.shutdown(task) stops one)",
+                    task,
+                    timeout,
+                )
+            results.append(got[1])
+        return results
+
+    @staticmethod
+    async def yield_many(
+        tasks: Sequence[TaskHandle], timeout: float | None = 5.0
+    ) -> list[Outcome | None]:
+        """Wait up to ``timeout`` seconds for several tasks; their outcomes in order.
+
+        Like Elixir's ``Task.yield_many/2``: returns once every task finished or the
+        time is up, one item per task, in the order of ``tasks``: ``("ok", result)``,
+        ``("exit", reason)`` (the task exited without a result), or None (still
+        running: it keeps running, and ``yield_``/``yield_many`` may wait again).
+
+        Args:
+            tasks: handles from ``Task.async_`` or ``TaskSupervisor.async_nolink``,
+                all owned by the caller.
+            timeout: seconds for all of them; 0 only looks; None waits forever.
+
+        Raises:
+            NotInProcess: not called from the tasks' owner.
+            TypeError: an item is not a handle from ``async_``/``async_nolink``.
+        """
+        return await _many(tasks, timeout, "yield_many", stop_on_exit=False)
+
+    @staticmethod
     def async_stream(
         enumerable: Iterable[Any] | AsyncIterable[Any],
         fn: Callable[[Any], Any],
@@ -335,6 +408,7 @@ class Task(Actor):
         on_timeout: Literal["exit", "kill_task"] = "exit",
         supervisor: Target | None = None,
         shutdown: Shutdown = 5.0,
+        zip_input_on_exit: bool = False,
     ) -> TaskStream:
         """Run ``fn(item)`` for each item as a task, at most ``max_concurrency`` at once.
 
@@ -374,6 +448,9 @@ class Task(Actor):
             supervisor: a ``TaskSupervisor`` PID or name to run the tasks under.
             shutdown: seconds each task gets to stop when the stream is closed early,
                 before it is killed; ``"brutal_kill"``, or None to wait forever.
+            zip_input_on_exit: yield ``("exit", (item, reason))`` instead of
+                ``("exit", reason)`` for an item whose task exited, so the failed
+                input is known (Elixir's ``:zip_input_on_exit``).
 
         Returns:
             A :class:`~anyotp.TaskStream` (an async iterator and context manager).
@@ -392,6 +469,7 @@ class Task(Actor):
             on_timeout=on_timeout,
             supervisor=supervisor,
             shutdown=shutdown,
+            zip_input_on_exit=zip_input_on_exit,
         )
 
 
@@ -551,6 +629,18 @@ def _keys(ref: Ref) -> tuple[Callable[[Any], tuple[Any, ...] | None], ...]:
     return (result, down)
 
 
+def _check_callable(func: Any, what: str) -> None:
+    if callable(func):
+        return
+    if inspect.iscoroutine(func):
+        func.close()  # never awaited: close it, so no "never awaited" warning follows
+        raise TypeError(
+            f"{what} takes a function, got a coroutine object: pass the function itself "
+            "(and its arguments with functools.partial), not the result of calling it"
+        )
+    raise TypeError(f"{what} takes a function, got {type(func).__name__} {func!r}")
+
+
 async def _receive(me: Proc, task: TaskHandle, timeout: float | None) -> Outcome | None:
     ref = task.ref
     assert ref is not None
@@ -575,6 +665,7 @@ def _exit_error(pid: Any, reason: Any, what: str) -> BaseException:
 
 
 async def _await(task: TaskHandle, timeout: float | None) -> Any:
+    check_timeout(timeout, "Task.await_()")
     me = _owner(task, "await_")
     got = await _receive(me, task, timeout)
     if got is None:
@@ -591,8 +682,65 @@ async def _await(task: TaskHandle, timeout: float | None) -> Any:
 
 
 async def _yield(task: TaskHandle, timeout: float | None) -> Outcome | None:
+    check_timeout(timeout, "Task.yield_()")
     me = _owner(task, "yield_")
     return await _receive(me, task, timeout)
+
+
+async def _many(
+    tasks: Sequence[TaskHandle], timeout: float | None, what: str, *, stop_on_exit: bool
+) -> list[Outcome | None]:
+    """Receive the outcomes of ``tasks`` as they come, within one deadline."""
+    tasks = list(tasks)
+    if not tasks:
+        return []
+    me = _owner(tasks[0], what)
+    for task in tasks[1:]:
+        _owner(task, what)
+    index: dict[Ref, int] = {}
+    for i, task in enumerate(tasks):
+        assert task.ref is not None
+        if task.ref in index:
+            raise TypeError(f"Task.{what}(): {task!r} is given twice")
+        index[task.ref] = i
+
+    def result(m: Any) -> tuple[Any, ...] | None:
+        if type(m) is tuple and len(m) == 2 and type(m[0]) is Ref and m[0] in index:
+            return (m[0], m[1])
+        return None
+
+    def down(m: Any) -> tuple[Any, ...] | None:
+        if (
+            type(m) is tuple
+            and len(m) == 5
+            and m[0] == "DOWN"
+            and type(m[1]) is Ref
+            and m[1] in index
+            and m[2] == "process"
+        ):
+            return (m[1], m[4])
+        return None
+
+    key = (result, down)
+    outcomes: list[Outcome | None] = [None] * len(tasks)
+    left = len(tasks)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while left:
+        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+        try:
+            which, (ref, value) = await me.mbox.receive(key, remaining)
+        except ReceiveTimeout:
+            break
+        i = index.pop(ref)
+        left -= 1
+        if which == 0:
+            demonitor(ref, flush=True)
+            outcomes[i] = ("ok", value)
+        else:
+            outcomes[i] = ("exit", value)
+            if stop_on_exit:
+                break
+    return outcomes
 
 
 def _is_shutdown(reason: Any) -> bool:
@@ -664,6 +812,7 @@ class TaskStream:
         on_timeout: Literal["exit", "kill_task"] = "exit",
         supervisor: Target | None = None,
         shutdown: Shutdown = 5.0,
+        zip_input_on_exit: bool = False,
     ) -> None:
         if max_concurrency is None:
             max_concurrency = os.cpu_count() or 1
@@ -705,6 +854,7 @@ class TaskStream:
         self._on_timeout = on_timeout
         self._sup = supervisor
         self._shutdown: Shutdown = shutdown
+        self._zip = zip_input_on_exit
         self._pending: dict[int, _Slot] = {}  # started, not yet yielded
         self._finished: deque[_Slot] = deque()  # dead, not yet looked at
         self._ready: dict[int, Outcome] = {}  # outcomes waiting to be yielded
@@ -830,7 +980,7 @@ class TaskStream:
             outcome = proc.body._otp_outcome if proc is not None else _PENDING
             result: Outcome
             if slot.timed_out:
-                result = ("exit", "timeout")
+                result = ("exit", (slot.item, "timeout") if self._zip else "timeout")
             elif outcome is not _PENDING and outcome[0]:
                 result = ("ok", outcome[1])
             elif self._sup is None:
@@ -840,7 +990,7 @@ class TaskStream:
                     f"Task.async_stream(): item #{slot.index} ({slot.item!r})",
                 )
             else:
-                result = ("exit", slot.reason)
+                result = ("exit", (slot.item, slot.reason) if self._zip else slot.reason)
             self._ready[slot.index] = result
             self._ready_order.append(slot.index)
 

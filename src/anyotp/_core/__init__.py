@@ -33,6 +33,7 @@ from ._gen import CallRaised as CallRaised
 from ._gen import From as From
 from ._gen import call as call
 from ._gen import call_blocking as call_blocking
+from ._gen import check_timeout as check_timeout
 from ._gen import decode as decode
 from ._gen import deliver_reply as deliver_reply
 from ._gen import gen_call as gen_call

@@ -39,6 +39,7 @@ __all__ = [
     "From",
     "call",
     "call_blocking",
+    "check_timeout",
     "decode",
     "deliver_reply",
     "gen_call",
@@ -193,6 +194,27 @@ def reply(from_: From, value: Any) -> None:
 # ------------------------------------------------------------------------ call
 
 
+def check_timeout(timeout: Any, what: str) -> float | None:
+    """``timeout`` if it is a number of seconds >= 0 or None.
+
+    Raises:
+        TypeError: it is not a number (a str, a bool...).
+        ValueError: it is negative or NaN.
+    """
+    if timeout is None:
+        return None
+    if not isinstance(timeout, int | float) or isinstance(timeout, bool):
+        raise TypeError(
+            f"{what}: timeout must be a number of seconds or None (wait forever), got "
+            f"{type(timeout).__name__} {timeout!r}"
+        )
+    if not timeout >= 0:  # also NaN
+        raise ValueError(
+            f"{what}: timeout must be >= 0 seconds (or None to wait forever), got {timeout!r}"
+        )
+    return timeout
+
+
 def _calling_self(target: Any, request: Any, timeout: float | None) -> CallError:
     return CallError(
         f"call({target!r}, {request!r}) from the process itself would deadlock: "
@@ -252,12 +274,13 @@ def _begin(
 
 def _end(from_: From, proc: Proc | None, pid: PID) -> None:
     """Demonitor: the second half of every call."""
+    ref = from_._ref
+    if ref is not None:  # a remote call, or a From that was pickled: reachable by ref
+        _aliases.pop(ref, None)
     if proc is not None:
         proc.monitors.pop(from_, None)
         return
-    ref = from_._ref
     assert ref is not None
-    _aliases.pop(ref, None)
     _remote_demonitor(ref, pid)
 
 
@@ -319,6 +342,8 @@ async def call(target: Target, request: Any, timeout: float | None = 5.0) -> Any
 
 async def gen_call(target: Target, tag: str, request: Any, timeout: float | None) -> Any:
     """:func:`call` with another message tag (``SYSTEM_TAG`` for system requests)."""
+    if timeout is not None and (type(timeout) is not float or not timeout >= 0):
+        check_timeout(timeout, f"call({target!r}, {request!r})")
     me = current_process()
     loop = me.loop if me is not None and me.loop.kind != "thread" else current_loop()
     if loop is None:
@@ -357,6 +382,7 @@ def call_blocking(target: Target, tag: str, request: Any, timeout: float | None)
     Raises:
         As :func:`call`.
     """
+    check_timeout(timeout, f"call({target!r}, {request!r})")
     w = thread_waiter()
     from_, proc, pid = _begin(target, tag, request, timeout, w)
     try:

@@ -43,7 +43,7 @@ import anyio
 from .. import _telemetry
 from .._exceptions import CallExit, NotInProcess, StartError
 from ._backend import TIMEOUT, Loop, Waiter, current_loop, thread_waiter
-from ._ids import PID, Ref
+from ._ids import PID, Ref, table
 from ._mailbox import Mailbox
 from ._names import release_name
 
@@ -109,8 +109,6 @@ STARTING, RUNNING, EXITING, DEAD = Status.STARTING, Status.RUNNING, Status.EXITI
 
 _NO_SHIELD: Final = contextlib.nullcontext()
 
-#: live local processes by PID number
-table: dict[int, Proc] = {}
 _current: contextvars.ContextVar[Proc | None] = contextvars.ContextVar(
     "anyotp_current_process", default=None
 )

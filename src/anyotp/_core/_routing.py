@@ -264,13 +264,11 @@ def cast_nowait(target: Target, request: Any) -> None:
         NoProcess: ``target`` is a name nobody registered.
         TypeError: ``target`` is not a PID, a str or a via-name.
     """
-    if type(target) is PID:
-        send_nowait(target, (CAST_TAG, request))
-        return
-    try:
-        send_nowait(target, (CAST_TAG, request))
-    except NoProcess:
-        raise NoProcess(noproc_message("cast()", target), target) from None
+    if type(target) is not PID:
+        # resolved here, not in send_nowait, so an error names cast() and keeps its
+        # cause (an unknown name, a missing key, a dead registry)
+        target = lookup(target, "cast()")
+    send_nowait(target, (CAST_TAG, request))
 
 
 _sends = 0

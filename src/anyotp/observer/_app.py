@@ -19,7 +19,8 @@ from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from .. import PID, TreeNode, exit_process, process_info, supervision_tree
+from .._core import PID, exit_process
+from .._introspection import TreeNode, process_info, supervision_tree
 from ._collector import Collector, find_pid, memory_estimate, pid_key, read_table, short_repr
 
 STATIC = Path(__file__).parent / "static"

@@ -28,7 +28,9 @@ from prometheus_client import Histogram as PromHistogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector as PromCollector
 
-from .. import PID, process_info, processes, telemetry
+from .. import telemetry
+from .._core import PID, processes
+from .._introspection import process_info
 
 #: Rough bytes per queued message, for the memory estimate (a tuple, its envelope
 #: and a small payload).

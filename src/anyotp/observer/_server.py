@@ -11,7 +11,9 @@ import anyio
 import sniffio
 from hypercorn.config import Config
 
-from .. import PID, ChildSpec, From, GenServer, call
+from .._child_spec import ChildSpec
+from .._core import PID, From, call
+from .._genserver import GenServer
 from ._app import build_app
 from ._collector import Collector
 

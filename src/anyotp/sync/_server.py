@@ -31,12 +31,14 @@ import atexit
 import logging
 import threading
 import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any, ClassVar, Final, Generic, Self, TypeVar, get_args, get_origin
 from typing import cast as _type_cast
 
 import anyio
 
+from .._actor import Callbacks, check_callbacks
 from .._core import (
     CALL,
     CAST,
@@ -78,6 +80,14 @@ _get_ident = threading.get_ident
 CastMsg = TypeVar("CastMsg")
 CallMsg = TypeVar("CallMsg")
 State = TypeVar("State")
+
+_SYNC_CALLBACKS: Callbacks = {
+    "init": ("*args", False),
+    "handle_call": ("message, state", False),
+    "handle_cast": ("message, state", False),
+    "handle_info": ("message, state", False),
+    "terminate": ("state", False),
+}
 
 #: Seconds the interpreter-exit hook gives each server still running to stop.
 AT_EXIT_STOP_TIMEOUT: Final = 5.0
@@ -185,6 +195,7 @@ class TypedGenServer(Generic[CastMsg, CallMsg, State]):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        check_callbacks(cls, _SYNC_CALLBACKS, " (for async callbacks, use anyotp.GenServer)")
         alias = _declared_alias(cls)
         if alias is None:
             return  # not (re)parameterised here: keep the inherited checks
@@ -531,6 +542,10 @@ class TypedGenServer(Generic[CastMsg, CallMsg, State]):
                     return
                 proc.status = EXITING
             proc.unlink_all_quietly()  # the starter gets the error; links get nothing
+            if isinstance(e, ProcessExit):  # exit_process(self_pid(), reason) in init
+                self._otp_finish(proc, e.reason)
+                ack.set(InitFailed(e.reason, None))
+                return
             self._otp_finish(proc, e)
             ack.set(InitFailed(e, e))
             return
@@ -703,6 +718,8 @@ class TypedGenServer(Generic[CastMsg, CallMsg, State]):
         if not _is_killed(reason):
             try:
                 self.terminate(state)
+            except ProcessExit as e:  # exit_process(self_pid(), r) in terminate: exit with r
+                reason = e.reason
             except Exception as e:
                 log.error(
                     "%s %r: terminate() raised %r", type(self).__name__, proc.pid, e, exc_info=e
@@ -823,6 +840,35 @@ def _finished(proc: Proc) -> bool:
     # A function, not an attribute test, because another thread may set the flag
     # between two reads (mypy would otherwise narrow the second read away).
     return proc.finished
+
+
+class _OnInstances:
+    """Wraps a method so that calling it on the class (``Counter.start()``) raises an
+    error naming that class and the fix, instead of Python's "missing self"."""
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self.fn = fn
+        self.__doc__ = fn.__doc__
+        self.__name__ = fn.__name__
+        self.__wrapped__ = fn
+
+    def __get__(self, obj: Any, cls: type | None = None) -> Any:
+        if obj is not None:
+            return self.fn.__get__(obj, cls)
+        name = getattr(cls, "__name__", "GenServer")
+        method = self.fn.__name__
+
+        def on_class(*args: Any, **kwargs: Any) -> Any:
+            raise GenServerError(
+                f"{name}.{method}() was called on the class {name}, not on a server: "
+                f"create one and call it there: `server = {name}(); server.{method}(...)`"
+            )
+
+        return on_class
+
+
+for _method in ("start", "stop", "cast", "call"):
+    setattr(TypedGenServer, _method, _OnInstances(getattr(TypedGenServer, _method)))
 
 
 class GenServer(TypedGenServer[dict[str, Any], dict[str, Any], State]):
