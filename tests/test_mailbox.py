@@ -231,6 +231,92 @@ class TestMailboxModel:
             assert len(box) == len(model)
         assert box.messages() == model
 
+    @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(
+        ops=st.lists(
+            st.one_of(
+                st.tuples(st.just("put"), st.sampled_from(_TAGS)),
+                st.tuples(st.just("recv"), st.sampled_from(sorted(_RECEIVES))),
+                st.tuples(st.just("get"), st.just("")),
+                st.tuples(st.just("ref"), st.just("")),
+                st.tuples(st.just("reply"), st.integers(0, 3)),
+                st.tuples(st.just("await"), st.integers(0, 3)),
+            ),
+            max_size=60,
+        )
+    )
+    async def test_a_receive_after_a_mark_finds_what_a_full_scan_finds(
+        self, ops: list[tuple[str, Any]]
+    ) -> None:
+        # Marks (Mailbox.mark: where the mailbox ended when a reference was made) let
+        # a receive for that reference skip what was queued before; whatever else
+        # happens in between (takes, selective receives, other marks), the result and
+        # the mailbox left behind are those of a full scan.
+        loop = current_loop()
+        assert loop is not None
+        box = Mailbox(loop.new_waiter)
+        model: list[Any] = []
+        marks: list[tuple[int, int]] = []
+        for seq, (op, arg) in enumerate(ops):
+            if op == "put":
+                box.put((arg, seq))
+                model.append((arg, seq))
+            elif op == "recv":
+                key = compile_patterns(_RECEIVES[arg])
+                wanted = set(arg.split("|"))
+                expected = next((m for m in model if m[0] in wanted), None)
+                if expected is None:
+                    with pytest.raises(ReceiveTimeout):
+                        await box.receive(key, 0)
+                else:
+                    await box.receive(key, 0)
+                    model.remove(expected)
+            elif op == "get":
+                got = await box.get(0)
+                if model:
+                    assert got == model.pop(0)
+            elif op == "ref":
+                marks.append(box.mark())
+            elif arg < len(marks):
+                ref_key = compile_patterns((("reply", arg, ANY),))
+                if op == "reply":
+                    box.put(("reply", arg, seq))
+                    model.append(("reply", arg, seq))
+                    continue
+                expected = next((m for m in model if m[:2] == ("reply", arg)), None)
+                if expected is None:
+                    with pytest.raises(ReceiveTimeout):
+                        await box.receive(ref_key, 0, marks[arg])
+                else:
+                    _, (n,) = await box.receive(ref_key, 0, marks[arg])
+                    assert n == expected[2]
+                    model.remove(expected)
+            assert box.messages() == model
+
+    async def test_a_receive_after_a_mark_waits_for_a_message_that_arrives_later(
+        self,
+    ) -> None:
+        loop = current_loop()
+        assert loop is not None
+        box = Mailbox(loop.new_waiter)
+        for i in range(1000):
+            box.put(("noise", i))
+        mark = box.mark()
+        key = compile_patterns((("reply", ANY),))
+
+        async def reply_later() -> None:
+            await anyio.lowlevel.checkpoint()
+            box.put(("noise", "late"))
+            await anyio.lowlevel.checkpoint()
+            box.put(("reply", 42))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(reply_later)
+            with anyio.fail_after(5):
+                assert await box.receive(key, None, mark) == (0, (42,))
+        assert box.messages(3) == [("noise", 0), ("noise", 1), ("noise", 2)]
+        assert len(box) == 1001
+
     async def test_two_tasks_receiving_from_one_mailbox_is_an_error(self) -> None:
         loop = current_loop()
         assert loop is not None

@@ -369,6 +369,7 @@ class GenServer(Actor):
                 msg = mbox._saved.popleft()
             elif q:
                 msg = q.popleft()
+                mbox.taken += 1  # invalidates receive marks (Mailbox.mark)
                 # the reduction budget: a full mailbox still lets the loop run (and a
                 # cancellation in) every REDUCTIONS messages (bench: fan_in, casts)
                 proc.reductions = r = proc.reductions + 1

@@ -166,7 +166,7 @@ def process_info(target: Target) -> dict[str, Any] | None:
         "behaviour": _behaviour(type(body)),
         "status": proc.status.name.lower(),
         "message_queue_len": len(proc.mbox),
-        "messages": proc.mbox.messages()[:10],
+        "messages": proc.mbox.messages(10),
         "links": sorted(proc.links, key=lambda p: (p.node, p.id)),
         "monitors": list(proc.monitoring),
         "monitored_by": len(proc.monitors),

@@ -128,8 +128,8 @@ class StateMachine(Actor):
     """
 
     state_enter: bool = False
-    _sm_state: Any = None
-    _sm_data: Any = None
+    _otp_sm_state: Any = None
+    _otp_sm_data: Any = None
 
     async def init(self, *args: Any, **kwargs: Any) -> Any:
         """Return ``(state, data)`` or ``(state, data, actions)``."""

@@ -107,10 +107,19 @@ class TaskHandle:
             ``shutdown`` it), or None for :meth:`Task.spawn`.
     """
 
-    __slots__ = ("_task", "owner", "pid", "ref")
+    __slots__ = ("_mark", "_task", "owner", "pid", "ref")
 
-    def __init__(self, task: Task, ref: Ref | None = None, owner: PID | None = None) -> None:
+    def __init__(
+        self,
+        task: Task,
+        ref: Ref | None = None,
+        owner: PID | None = None,
+        mark: tuple[int, int] | None = None,
+    ) -> None:
         self._task = task
+        # where the owner's mailbox ended when `ref` was made: await_/yield_ scan only
+        # what came after (bench: backlog await)
+        self._mark = mark
         self.pid: PID = task.pid
         self.ref: Ref | None = ref
         self.owner: PID | None = owner
@@ -576,9 +585,10 @@ async def _async(fn: Callable[..., Any], args: tuple[Any, ...], shutdown: Shutdo
         "Task.spawn(func, task_group) / TaskSupervisor.start_child(sup, func)",
     )
     ref = Ref()
+    mark = me.mbox.mark()
     task = _AsyncTask()
     await spawn(task, (func, me, ref, me, None), {}, me.tg, owner=me, shutdown=shutdown)
-    return TaskHandle(task, ref, me.pid)
+    return TaskHandle(task, ref, me.pid, mark)
 
 
 # ---------------------------------------------------------------- await and friends
@@ -644,12 +654,19 @@ def _check_callable(func: Any, what: str) -> None:
 async def _receive(me: Proc, task: TaskHandle, timeout: float | None) -> Outcome | None:
     ref = task.ref
     assert ref is not None
+    mark = task._mark
+    keys = _keys(ref)
     try:
-        index, (value,) = await me.mbox.receive(_keys(ref), timeout)
+        index, (value,) = await me.mbox.receive(keys, timeout, mark)
     except ReceiveTimeout:
         return None
     if index == 0:
-        demonitor(ref, flush=True)
+        demonitor(ref)
+        # the DOWN, if it came already, came after the mark, as the result did; a
+        # removal after the mark leaves the messages before it where they were
+        after = None if mark is None else (me.mbox.taken, mark[1])
+        down = keys[1]
+        me.mbox.remove_first(lambda m: down(m) is not None, after)
         return ("ok", value)
     return ("exit", value)
 

@@ -573,6 +573,7 @@ class TypedGenServer(Generic[CastMsg, CallMsg, State]):
                 return _SIGNALLED
             if q:
                 proc.reductions += 1
+                mbox.taken += 1  # invalidates receive marks (Mailbox.mark)
                 return q.popleft()
             # The core mailbox protocol: publish the waiter, then re-check, so a
             # message (or signal) appended concurrently either is seen here or
