@@ -9,6 +9,7 @@ VENV = .venv
 BIN = $(VENV)/bin
 
 STAMP = $(VENV)/.anyotp-dev.stamp
+DEMO_STAMP = $(VENV)/.anyotp-demo.stamp
 BENCH_STAMP = $(VENV)/.anyotp-bench.stamp
 
 PYTEST_ARGS ?=
@@ -36,11 +37,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -e '.[dev]'
 	touch $@
 
+# The demo needs only the runtime, its display and its options (the "demo" extra:
+# rich; trio for --backend trio; the observer's packages for --observer), not the dev
+# tools; `make test` later adds those to the same venv.
+$(DEMO_STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install -e '.[demo]'
+	touch $@
+
 $(BENCH_STAMP): $(STAMP) pyproject.toml
 	$(BIN)/python -m pip install -e '.[dev,bench]'
 	touch $@
 
-demo: $(STAMP) ## Run examples/demo.py (DEMO_ARGS=...)
+demo: $(DEMO_STAMP) ## Install the demo extra only, run examples/demo.py (DEMO_ARGS=...)
 	$(BIN)/python examples/demo.py $(DEMO_ARGS)
 
 lint: $(STAMP) ## ruff, mypy --strict (src and examples), pyright --verifytypes

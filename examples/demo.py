@@ -1,8 +1,10 @@
 """anyotp demo: a supervised, crash-tolerant Python source analyser.
 
 Parses every ``.py`` file under a directory (by default the standard library's own
-source tree) and prints what it found.  Each file is parsed by its own task, run by
-``Task.async_stream`` under a ``TaskSupervisor`` with bounded concurrency.  The stdlib
+source tree), or one file, and prints what it found.  Each file is parsed by its own
+task, run by ``Task.async_stream`` under a ``TaskSupervisor`` with bounded
+concurrency; the parsing itself runs in a worker thread, off the event loop, so the
+progress display stays live and a task that hangs is killed at its timeout.  The stdlib
 ships deliberately broken files (``lib2to3/tests/data``, ``test/tokenizedata``): the
 task that meets one simply crashes, and the stream hands the crash back to the
 coordinator as ``("exit", reason)``, which records the file as failed.  Let it crash.
@@ -36,6 +38,7 @@ import logging
 import os
 import sys
 import sysconfig
+import threading
 import time
 import tokenize
 from collections import Counter
@@ -51,6 +54,7 @@ from anyotp import (
     ChildSpec,
     From,
     GenServer,
+    NoProcess,
     RestartStrategy,
     RestartType,
     Supervisor,
@@ -78,6 +82,8 @@ TASK_TIMEOUT = 60.0
 EXPECTED_CRASHES = (SyntaxError, UnicodeDecodeError)
 SKIP_DIRS = {"site-packages", "dist-packages", "__pycache__"}  # third-party, caches
 demo_log = logging.getLogger("demo")
+#: one ast.parse at a time (see parse_file)
+_PARSE_LOCK = threading.Lock()
 
 
 # ------------------------------------------------------------------ the actual work
@@ -93,23 +99,22 @@ class FileStats:
 
 
 def parse_file(path: str) -> FileStats:
-    """Decode and parse one file: the body of one task.  Raises on a bad file, and
-    nobody catches it: the task crashes, and the stream reports ``("exit", error)``.
+    """Decode and parse one file (blocking; it runs in a worker thread, see
+    :func:`parse_in_thread`).  Raises on a bad file, and nobody catches it: the task
+    crashes, and the stream reports ``("exit", error)``.
 
-    Parsed inline (a sync function runs in the task's own coroutine), not in
-    ``anyio.to_thread``: ast.parse holds the GIL, so threads add no parallelism.  On 2
-    cores, 4 tasks, the whole stdlib, median of 4 runs: inline 160 (asyncio) / 165
-    (trio) files/s, threads 105 / 131.  Worse, on CPython 3.11 concurrent ast.parse
-    calls in threads sometimes fail with a spurious "SystemError: AST constructor
-    recursion depth mismatch" (2-14 good files lost per run on asyncio).  The longest
-    stdlib file blocks the loop for ~0.15 s: the progress bar just updates a little
-    late.
+    Reading and decoding run concurrently; ``ast.parse`` runs one at a time under a
+    lock.  It holds the GIL, so more at once would add no speed, and on CPython 3.11
+    concurrent ``ast.parse`` calls in threads sometimes fail with a spurious
+    "SystemError: AST constructor recursion depth mismatch".
     """
     with open(path, "rb") as f:
         data = f.read()
     encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)  # PEP 263 cookie
     text = data.decode(encoding)  # UnicodeDecodeError
-    kinds = Counter(type(node) for node in ast.walk(ast.parse(text, path)))  # SyntaxError
+    with _PARSE_LOCK:
+        tree = ast.parse(text, path)  # SyntaxError
+        kinds = Counter(type(node) for node in ast.walk(tree))
     return FileStats(
         lines=text.count("\n") + (1 if text and not text.endswith("\n") else 0),
         functions=kinds[ast.FunctionDef],
@@ -117,6 +122,17 @@ def parse_file(path: str) -> FileStats:
         classes=kinds[ast.ClassDef],
         imports=kinds[ast.Import] + kinds[ast.ImportFrom],
     )
+
+
+async def parse_in_thread(path: str) -> FileStats:
+    """The body of one task: :func:`parse_file` in a worker thread, off the event loop.
+
+    The loop stays free while a file is parsed (the longest stdlib file takes ~0.15 s),
+    so the progress display keeps moving, and a task that hangs can be killed at its
+    timeout: the kill cancels this wait at once (``abandon_on_cancel``), and the thread,
+    which cannot be interrupted, finishes on its own with its result discarded.
+    """
+    return await anyio.to_thread.run_sync(parse_file, path, abandon_on_cancel=True)
 
 
 @dataclass
@@ -229,9 +245,8 @@ class Coordinator(Actor):
     ``ordered=True``, because it is the only correct way to know *which* file failed:
     the stream yields ``("exit", reason)`` without its input item, and a reason does
     not always name the file (a SyntaxError does, a UnicodeDecodeError does not).  In
-    input order, the n-th outcome belongs to the n-th path.  It costs nothing
-    measurable here (ordered=False was within run-to-run noise): parsing is inline and
-    never yields, so the tasks finish in start order anyway.
+    input order, the n-th outcome belongs to the n-th path.  It costs little here:
+    one ast.parse runs at a time, so the tasks finish in about start order anyway.
     """
 
     async def init(self, paths: list[str], workers: int) -> None:
@@ -242,16 +257,20 @@ class Coordinator(Actor):
         # After a restart (the Coordinator crashed mid-stream), resume: skip the files
         # whose outcome the Aggregator already has.  The casts of the crashed
         # incarnation were queued before this call, so the answer includes them.
-        done = await call(AGGREGATOR, "accounted")
+        try:
+            done = await call(AGGREGATOR, "accounted")
+        except CallError:  # the Aggregator just died: see report()
+            self.stop("shutdown")
+            return
         todo = [p for p in self.paths if p not in done]
         stream = Task.async_stream(
             todo,
-            parse_file,
+            parse_in_thread,
             max_concurrency=self.workers,
             ordered=True,
-            # A safety net for a task that hangs.  parse_file is inline and never
-            # yields, so it can only take effect once parse_file awaits something
-            # (a blocked loop runs no deadline), and it counts from the task's start.
+            # A safety net for a task that hangs (a huge or pathological file): the
+            # parsing runs in a thread, so the loop is free to enforce the deadline,
+            # counted from the task's start.
             timeout=TASK_TIMEOUT,
             on_timeout="kill_task",  # yield ("exit", "timeout") for it; don't stop all
             supervisor=TASKS,
@@ -263,7 +282,15 @@ class Coordinator(Actor):
         self.stop()  # "normal": a transient child is not restarted
 
     async def report(self, path: str, status: str, value: Any) -> None:
-        await cast(AGGREGATOR, (status, path, value))
+        try:
+            await cast(AGGREGATOR, (status, path, value))
+        except NoProcess:
+            # The Aggregator died between two files (the tasks run in threads, so the
+            # stream is often mid-way when that happens).  The App restarts it and,
+            # REST_FOR_ONE, this Coordinator with it: stop quietly ("shutdown": a
+            # transient child is not restarted for that alone) instead of crashing.
+            self.stop("shutdown")
+            return
 
 
 class App(Supervisor):
@@ -384,6 +411,14 @@ def _backend() -> str:
     return "asyncio"
 
 
+def shown_path(failed: str, path: str) -> str:
+    """How the failures table names a failed file: relative to the directory that was
+    analysed, or as given when ``path`` is that one file."""
+    if os.path.isdir(path):
+        return os.path.relpath(failed, path)
+    return failed
+
+
 def print_summary(s: Summary, path: str, shown: int = 10) -> None:
     crashes = f"{s.crashes:,} ({s.expected_crashes:,} expected, not logged)"
     rows = [
@@ -402,7 +437,7 @@ def print_summary(s: Summary, path: str, shown: int = 10) -> None:
         ("files per second", f"{s.files_per_second:,.0f}"),
         ("backend", s.backend),
     ]
-    failures = [(os.path.relpath(p, path), error) for p, error in s.failures[:shown]]
+    failures = [(shown_path(p, path), error) for p, error in s.failures[:shown]]
     if len(s.failures) > shown:
         failures.append(("...", f"{len(s.failures) - shown} more"))
     title = f"anyotp demo: {path}"
@@ -441,6 +476,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--workers must be at least 1")
     if not os.path.exists(args.path):
         parser.error(f"{args.path}: no such file or directory")
+    if not find_sources(args.path, None):
+        print(
+            f"{args.path}: no Python files to parse (the demo looks for *.py files, skipping "
+            f"{', '.join(sorted(SKIP_DIRS))}); give it a directory with some, or one file",
+            file=sys.stderr,
+        )
+        return 0
     if args.observer:
         return run_with_observer(args.path, args.workers, args.limit, args.port, args.backend)
     fancy = not args.no_progress and Console is not None and sys.stdout.isatty()

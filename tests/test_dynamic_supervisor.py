@@ -15,6 +15,7 @@ from anyotp import (
     DynamicSupervisor,
     From,
     GenServer,
+    Registry,
     RestartType,
     StartError,
     Supervisor,
@@ -402,3 +403,50 @@ class TestShutdown:
             await DynamicSupervisor.start_child(row.pid, worker("a", log))
             tg.cancel_scope.cancel()
         assert log == [("init", "a"), ("terminate", "a", "shutdown")]
+
+
+# --------------------------------------------------------------------------- names
+
+
+def named(child_id: str, log: list[Any], name: Any) -> ChildSpec:
+    """A Worker child registered under ``name``."""
+    return ChildSpec(id=child_id, actor_class=Worker, args=(child_id, log), name=name)
+
+
+class TestChildNames:
+    async def test_start_child_with_a_via_name_whose_registry_is_dead_raises_and_all_live_on(
+        self,
+    ) -> None:
+        log: list[Any] = []
+        async with anyio.create_task_group() as tg:
+            reg = await Registry.start(keys="unique", task_group=tg)
+            sup = await DynamicSupervisor.start(task_group=tg)
+            a = await DynamicSupervisor.start_child(sup, worker("a", log))
+            dead = watch_exit(reg).reason
+            exit_process(reg, "kill")
+            assert await dead() == "killed"
+            spec = named("b", log, ("via", reg, "b"))
+            with pytest.raises(
+                SupervisorError, match=r"start_child\('b'\) on .* failed: cannot start"
+            ) as info:
+                await DynamicSupervisor.start_child(sup, spec)
+            assert isinstance(info.value.__cause__, StartError)
+            assert is_alive(sup)
+            assert await children(sup) == [a]
+            tg.cancel_scope.cancel()
+
+    async def test_a_restart_whose_registry_is_dead_is_a_counted_failure_not_a_crash(
+        self,
+    ) -> None:
+        log: list[Any] = []
+        async with anyio.create_task_group() as tg:
+            reg = await Registry.start(keys="unique", task_group=tg)
+            sup = await DynamicSupervisor.start(max_restarts=3, task_group=tg)
+            reason = watch_exit(sup).reason
+            b = await DynamicSupervisor.start_child(sup, named("b", log, ("via", reg, "b")))
+            exit_process(reg, "kill")
+            exit_process(b, "kill")
+            # Every restart fails (the registry stays dead); each failure counts, so
+            # the supervisor gives up with "shutdown" instead of crashing on NoProcess.
+            assert await reason() == "shutdown"
+            tg.cancel_scope.cancel()

@@ -171,3 +171,28 @@ class TestSubpackages:
                 "from anyotp.testing",
             ):
                 assert forbidden not in text, f"{path.name} imports a higher layer: {forbidden}"
+
+
+# Names added to a public surface, with the page that documents each: the test fails
+# when one is dropped from ``__all__`` or from its page.
+DOCUMENTED_NAMES = [
+    ("anyotp", "read_timer", "docs/timers.md"),
+    ("anyotp", "cancel_timer", "docs/timers.md"),
+    ("anyotp.sync", "loop_thread", "docs/sync.md"),
+    ("anyotp.sync", "LoopThread", "docs/sync.md"),
+]
+
+
+class TestDocumentedNames:
+    @pytest.mark.parametrize(("module", "name", "page"), DOCUMENTED_NAMES)
+    def test_every_added_name_is_exported_and_on_its_docs_page(
+        self, module: str, name: str, page: str
+    ) -> None:
+        import importlib
+        import pathlib
+
+        mod = importlib.import_module(module)
+        assert name in mod.__all__
+        assert getattr(mod, name).__doc__
+        root = pathlib.Path(anyotp.__file__).resolve().parents[2]
+        assert f"`{name}" in (root / page).read_text(encoding="utf-8")

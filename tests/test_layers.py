@@ -57,6 +57,7 @@ RANKS: dict[str, int] = {
     "anyotp.sync._typecheck": 30,
     "anyotp.sync._client": 30,
     "anyotp.sync._server": 31,
+    "anyotp.sync._loop_thread": 31,  # hosts processes under a Supervisor; uses _client
     "anyotp.sync": 32,
     "anyotp.testing": 30,
     "anyotp.telemetry": 30,

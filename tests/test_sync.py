@@ -1276,9 +1276,11 @@ class TestExports:
             "GenServer",
             "GenServerError",
             "GenServerTimeoutError",
+            "LoopThread",
             "TypedGenServer",
             "call",
             "cast",
+            "loop_thread",
         ]
         for name in anyotp.sync.__all__:
             assert getattr(anyotp.sync, name) is not None

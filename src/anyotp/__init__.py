@@ -6,7 +6,7 @@ Layering (a lower layer never imports a higher one; tests/test_layers.py checks 
                  <-  _actor  <-  _spawn, _child_spec  <-  _task  <-  _genserver
                  <-  _timer  <-  _agent, _statem, _registry, _introspection
                  <-  _supervisor  <-  _dynamic_supervisor  <-  _task_supervisor
-                 <-  sync (thread API), testing, telemetry
+                 <-  sync (thread API, its loop_thread), testing, telemetry
                  <-  observer (optional extra)  <-  _application
 
 This module only re-exports the public names.
@@ -98,6 +98,7 @@ from ._task import TaskStream as TaskStream
 from ._task_supervisor import TaskSupervisor as TaskSupervisor
 from ._timer import TimerRef as TimerRef
 from ._timer import cancel_timer as cancel_timer
+from ._timer import read_timer as read_timer
 from ._timer import send_after as send_after
 from ._timer import send_interval as send_interval
 
@@ -174,6 +175,7 @@ __all__ = [
     "process_flag",
     "process_info",
     "processes",
+    "read_timer",
     "receive",
     "register",
     "registered",

@@ -44,8 +44,16 @@ from typing import Any, ClassVar
 
 from . import _telemetry
 from ._actor import task_group_target
+from ._child_spec import (
+    RETRY_TAG,
+    ChildInfo,
+    ChildSpec,
+    RestartType,
+    is_abnormal,
+    start_child_process,
+    supervisor_request,
+)
 from ._child_spec import SUP_TAG as _SUP
-from ._child_spec import ChildInfo, ChildSpec, RestartType, is_abnormal, supervisor_request
 from ._child_spec import Reject as _Reject
 from ._core import PID, From, Proc, Target, spawn, stop
 from ._exceptions import StartError, SupervisorError
@@ -132,8 +140,12 @@ class Supervisor(_SupervisorBase):
     def child_specs(self, *args: Any, **kwargs: Any) -> list[ChildSpec]:
         """Return the children to start, in start order.  Override it.
 
-        It receives the arguments given to ``start`` (usually none).  Not overridden,
-        it returns the children given to ``Supervisor.start_link([...])``.
+        It receives the arguments given to ``start``/``start_link`` (or a supervisor
+        child's ``ChildSpec`` ``args``/``kwargs``, or ``anyotp.run(App, *args)``'s),
+        without ``task_group`` and ``name``: ``await Pool.start(3, task_group=tg)``
+        calls ``child_specs(3)``.  Like the argument of Elixir's ``Supervisor.init/1``.
+        Not overridden, it returns the children given to
+        ``Supervisor.start_link([...])``.
         """
         return list(self._otp_children)
 
@@ -173,20 +185,7 @@ class Supervisor(_SupervisorBase):
         return None
 
     async def _otp_start(self, child: _Child) -> None:
-        spec = child.spec
-        body = spec.actor_class()
-        await spawn(
-            body,
-            spec.args,
-            dict(spec.kwargs),
-            self._otp_proc().tg,
-            owner=self._otp_proc(),
-            link=True,
-            shutdown=spec.shutdown_timeout,
-            name=spec.name,
-            log_crashes=spec.log_crashes,
-        )
-        child.proc = body._otp_pcb
+        child.proc = await start_child_process(self._otp_proc(), child.spec)
 
     async def _otp_stop(self, child: _Child) -> None:
         proc = child.proc
@@ -216,6 +215,9 @@ class Supervisor(_SupervisorBase):
                 if child.proc is not None and child.proc.pid == pid:
                     await self._otp_child_exited(child, message[2])
                     return state
+            return state
+        if type(message) is tuple and len(message) == 2 and message[0] == RETRY_TAG:
+            await self._otp_start_group(message[1])
             return state
         return await super().handle_info(message, state)
 
@@ -259,18 +261,29 @@ class Supervisor(_SupervisorBase):
                     # OTP: a temporary child is never restarted, even when a sibling's
                     # restart stopped it; it is forgotten.
                     children.remove(child)
-        for child in group:
+        await self._otp_start_group(group)
+
+    async def _otp_start_group(self, group: list[_Child]) -> None:
+        """Start, in order, the children of ``group`` that are not running.
+
+        A child that fails to start counts as a restart; the rest of the group is
+        tried again later, by a message to ourselves, as OTP's ``try_again_restart``:
+        what is already in the mailbox (say, the EXIT of the registry the child's
+        name needs, which is being restarted too) is handled first.
+        """
+        children = self._otp_kids
+        for i, child in enumerate(group):
             if child.proc is not None or child not in children:
                 continue
-            while True:
-                try:
-                    await self._otp_start(child)
-                    break
-                except StartError as e:
-                    log.error(
-                        "%s: restarting child %r failed: %r", type(self).__name__, child.spec.id, e
-                    )
-                    self._otp_note_restart()
+            try:
+                await self._otp_start(child)
+            except StartError as e:
+                log.error(
+                    "%s: restarting child %r failed: %r", type(self).__name__, child.spec.id, e
+                )
+                self._otp_note_restart()  # exits with "shutdown" past the restart intensity
+                self._otp_proc().mbox.put((RETRY_TAG, group[i:]))
+                return
 
     async def handle_call(self, request: Any, from_: From, state: Any) -> Any:
         if type(request) is not tuple or not request or request[0] != _SUP:
@@ -310,7 +323,7 @@ class Supervisor(_SupervisorBase):
             try:
                 await self._otp_start(child)
             except StartError as e:
-                return _Reject(f"start_child({spec.id!r}) failed: {e}"), state
+                return _Reject(f"start_child({spec.id!r}) failed: {e}", e), state
             self._otp_kids.append(child)
             return child.proc.pid if child.proc else None, state
         child_id = request[2]
@@ -329,7 +342,7 @@ class Supervisor(_SupervisorBase):
             try:
                 await self._otp_start(child)
             except StartError as e:
-                return _Reject(f"restart_child({child_id!r}) failed: {e}"), state
+                return _Reject(f"restart_child({child_id!r}) failed: {e}", e), state
             return child.proc.pid if child.proc else None, state
         if op == "delete_child":
             if child.proc is not None:
