@@ -265,7 +265,16 @@ def cast_nowait(target: Target, request: Any) -> None:
         # resolved here, not in send_nowait, so an error names cast() and keeps its
         # cause (an unknown name, a missing key, a dead registry)
         target = lookup(target, "cast()")
-    send_nowait(target, (CAST_TAG, request))
+    proc = target._proc
+    if proc is None:
+        send_nowait(target, (CAST_TAG, request))  # a remote or a dead PID
+        return
+    # Mailbox.put, inlined (bench: cast_throughput): append, then wake.
+    mbox = proc.mbox
+    mbox._q.append((CAST_TAG, request))
+    w = mbox._waiter
+    if w is not None:
+        w.set(None)
 
 
 _sends = 0
