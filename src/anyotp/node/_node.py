@@ -1,0 +1,640 @@
+"""The node: one NATS connection, membership, heartbeats, node monitors.
+
+Threading
+    nats-py is asyncio-only.  A node runs its NATS client on a dedicated asyncio
+    thread (``anyotp-node-io``) whatever the backend of the application (asyncio,
+    trio or plain threads): NATS I/O never waits on a busy application loop, and the
+    node's entry points (``post``, ``nodes``, ``monitor_node``) are plain functions
+    that work from any thread.  Outgoing envelopes go through one FIFO drained by one
+    task on that thread, so the order of calls is the order on the wire: with core
+    NATS ordered per connection, every signal between two processes arrives in the
+    order it was sent.
+
+Membership, in three layers
+    1. the server's DISCONNECT advisories (``otp.sys.disconnect``): a peer whose
+       connection drops is down within milliseconds;
+    2. heartbeats on ``otp.hb`` every ``heartbeat_timeout / 4`` seconds: a peer
+       silent for ``heartbeat_timeout`` is down (a hung node, a lost machine, a
+       partition: no advisory comes for those);
+    3. a JetStream KV bucket of leases (``otp_nodes``), so a late joiner knows the
+       cluster at once.
+
+Incarnations
+    A node has a random 64-bit *creation*.  Every envelope names the sender's and
+    the receiver's; a receiver drops what is addressed to another incarnation of
+    itself, and what comes from an incarnation it has seen go down (and tells that
+    node it was disowned, so it rejoins as a new incarnation).  A node that loses its
+    own NATS connection treats every other node as down, drops what it had not sent,
+    and reconnects as a new incarnation: nothing sent before the loss arrives after a
+    peer saw the nodedown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import collections
+import concurrent.futures
+import json
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any, Final
+
+from .._core._ids import NODE, PID
+from .._exceptions import NoProcess
+from ._codec import BadEnvelope, Codec, Sealer
+from ._seam import pid_to_wire, reset_local_node, set_local_node
+from ._server import DISCONNECT_SUBJECT, NatsServer
+
+__all__ = ["DEFAULT_HEARTBEAT_TIMEOUT", "Node", "subject_token"]
+
+log = logging.getLogger("anyotp.node")
+
+#: Seconds a peer may stay silent before it is declared down (Erlang's net_ticktime).
+DEFAULT_HEARTBEAT_TIMEOUT: Final = 12.0
+
+PREFIX: Final = "otp"
+HB_SUBJECT: Final = f"{PREFIX}.hb"
+LEASES_BUCKET: Final = "otp_nodes"
+
+_SAFE = re.compile(r"^[A-Za-z0-9_@-]+$")
+_DEAD_KEPT: Final = 4096
+
+
+def subject_token(name: str) -> str:
+    """A NATS subject token for a node or key name: the name itself when it is made
+    of letters, digits, ``_``, ``@`` and ``-``, else ``b64-`` and its URL-safe base64."""
+    if _SAFE.match(name):
+        return name
+    return "b64-" + base64.urlsafe_b64encode(name.encode()).decode().rstrip("=")
+
+
+def new_creation() -> int:
+    """A fresh random incarnation number (non-zero, 63 bits)."""
+    return int.from_bytes(os.urandom(8), "big") >> 1 | 1
+
+
+class Peer:
+    """What a node knows of another node it sees up."""
+
+    __slots__ = ("alias", "cid", "creation", "last_seen", "name", "subject")
+
+    def __init__(self, name: str, creation: int, alias: str, cid: int | None) -> None:
+        self.name = name
+        self.creation = creation
+        self.alias = alias
+        self.cid = cid
+        self.subject = f"{PREFIX}.node.{subject_token(name)}"
+        self.last_seen = time.monotonic()
+
+    def __repr__(self) -> str:
+        return f"<Peer {self.name} creation={self.creation:x}>"
+
+
+#: A handler of one envelope kind: ``handler(peer, *fields)`` on the I/O thread.
+Handler = Callable[..., None]
+
+
+class Node:
+    """This OS process as a member of a cluster: see :func:`anyotp.node.start`.
+
+    Attributes:
+        name: ``name@host``.
+        creation: this incarnation's number (changes when the node rejoins).
+        url: the NATS server URL(s) it connects to.
+        cookie: the cluster secret every node shares.
+        heartbeat_timeout: seconds of silence after which a peer is down.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        url: str | list[str],
+        cookie: str | bytes,
+        *,
+        codec: str | Codec = "pickle",
+        heartbeat_timeout: float = DEFAULT_HEARTBEAT_TIMEOUT,
+        connect_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.name = name
+        self.url = url
+        self.cookie = cookie
+        self.heartbeat_timeout = heartbeat_timeout
+        self.sealer = Sealer(cookie, codec)
+        self.creation = new_creation()
+        self.subject = f"{PREFIX}.node.{subject_token(name)}"
+        self._connect_options = dict(connect_options or {})
+        self._peers: dict[str, Peer] = {}
+        self._aliases: dict[str, Peer] = {}
+        self._dead: collections.OrderedDict[tuple[str, int], None] = collections.OrderedDict()
+        self._lock = threading.Lock()
+        self._node_watchers: dict[str, list[PID]] = {}
+        self._all_watchers: list[PID] = []
+        self._handlers: dict[str, Handler] = {}
+        self._nodeup_hooks: list[Callable[[Peer], None]] = []
+        self._nodedown_hooks: list[Callable[[Peer, str], None]] = []
+        self._reincarnation_hooks: list[Callable[[], None]] = []
+        self._outq: collections.deque[tuple[str, bytes]] = collections.deque()
+        self._wake_pending = False
+        self._stopping = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._nc: Any = None
+        self._js: Any = None
+        self._leases: Any = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._background: set[asyncio.Task[Any]] = set()
+        self._wake: asyncio.Event | None = None
+        self._up = threading.Event()
+        #: the keeper process (set by start()), which watches local processes
+        self.keeper: PID | None = None
+        #: the embedded server this node started, if any
+        self.server: NatsServer | None = None
+        self.max_payload = 1024 * 1024
+        self.incarnations = 0
+        self.on("hb", self._on_hb)
+        self.on("hello", self._on_hello)
+        self.on("bye", self._on_bye)
+
+    def __repr__(self) -> str:
+        return f"<Node {self.name} creation={self.creation:x} peers={sorted(self._peers)}>"
+
+    # ------------------------------------------------------------- I/O thread
+
+    def start_io(self) -> concurrent.futures.Future[None]:
+        """Start the I/O thread and connect; the future completes once connected."""
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        self._thread = threading.Thread(
+            target=loop.run_forever, name=f"anyotp-node-io {self.name}", daemon=True
+        )
+        self._thread.start()
+        set_local_node(self.name, self.creation)
+        return asyncio.run_coroutine_threadsafe(self._join(), loop)
+
+    def run_io(self, coro: Coroutine[Any, Any, Any]) -> concurrent.futures.Future[Any]:
+        """Run ``coro`` on the I/O thread; returns a concurrent future."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            coro.close()
+            raise RuntimeError(f"node {self.name} is not running")
+        return asyncio.run_coroutine_threadsafe(coro, loop)
+
+    def stop_io(self, timeout: float = 5.0) -> None:
+        """Leave the cluster cleanly (peers see nodedown at once) and stop the thread."""
+        self._stopping = True
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        fut = asyncio.run_coroutine_threadsafe(self._leave(), loop)
+        try:
+            fut.result(timeout)
+        except Exception as exc:
+            log.debug("node %s: leaving: %r", self.name, exc)
+        try:
+            asyncio.run_coroutine_threadsafe(_cancel_all(), loop).result(timeout)
+        except Exception as exc:
+            log.debug("node %s: stopping tasks: %r", self.name, exc)
+        loop.call_soon_threadsafe(loop.stop)
+        if self._thread is not None:
+            self._thread.join(timeout)
+        if not loop.is_running():
+            loop.close()
+        reset_local_node()
+
+    async def _connect(self) -> None:
+        import nats
+
+        opts: dict[str, Any] = {
+            "ping_interval": max(1, int(self.heartbeat_timeout / 2)),
+            "max_outstanding_pings": 3,
+        }
+        opts.update(self._connect_options)
+        nc = await nats.connect(
+            self.url,
+            name=self.name,
+            allow_reconnect=False,
+            closed_cb=self._on_closed,
+            error_cb=self._on_error,
+            **opts,
+        )
+        self._nc = nc
+        self.max_payload = nc.max_payload
+        await nc.subscribe(self.subject, cb=self._on_envelope)
+        await nc.subscribe(HB_SUBJECT, cb=self._on_envelope)
+        await nc.subscribe(DISCONNECT_SUBJECT, cb=self._on_disconnect_advisory)
+
+    async def _join(self) -> None:
+        self._wake = asyncio.Event()
+        self._outq.clear()
+        await self._connect()
+        await self._setup_jetstream()
+        for peer in await self._read_leases():
+            self._node_up(peer)
+        self._tasks = [
+            asyncio.create_task(self._drain()),
+            asyncio.create_task(self._heartbeat()),
+        ]
+        self.incarnations += 1
+        await self._nc.publish(HB_SUBJECT, self._hb_envelope("hello"))
+        await self._nc.flush()
+        self._up.set()
+        for hook in list(self._reincarnation_hooks):
+            try:
+                hook()
+            except Exception:
+                log.exception("node %s: a join hook failed", self.name)
+
+    async def _setup_jetstream(self) -> None:
+        self._js = self._nc.jetstream(timeout=2.0)
+        try:
+            self._leases = await bucket(self._js, LEASES_BUCKET, ttl=self.heartbeat_timeout)
+        except Exception as exc:
+            self._js = None
+            self._leases = None
+            log.info("node %s: no JetStream (%r): no node leases, no global names", self.name, exc)
+
+    async def _read_leases(self) -> list[Peer]:
+        kv = self._leases
+        if kv is None:
+            return []
+        peers = []
+        watcher = await kv.watchall()
+        try:
+            async for entry in watcher:
+                if entry is None:
+                    break
+                if entry.value is None or entry.operation is not None:
+                    continue
+                try:
+                    kind, name, creation, _, alias, cid, _ = self.sealer.open(entry.value)
+                except (BadEnvelope, ValueError, TypeError):
+                    log.warning("node %s: dropped a lease that failed its check", self.name)
+                    continue
+                if kind == "hb" and name != self.name and (name, creation) not in self._dead:
+                    peers.append(Peer(name, creation, alias, cid))
+        finally:
+            await watcher.stop()
+        return peers
+
+    async def _leave(self) -> None:
+        nc = self._nc
+        if nc is None or nc.is_closed:
+            return
+        try:
+            await self._flush_queue()
+            await nc.publish(HB_SUBJECT, self._hb_envelope("bye"))
+            if self._leases is not None:
+                await self._leases.delete(subject_token(self.name))
+            await nc.flush(timeout=2)
+        finally:
+            for task in self._tasks:
+                task.cancel()
+            await nc.close()
+
+    def _hb_envelope(self, kind: str) -> bytes:
+        cid = self._nc.client_id if self._nc is not None else None
+        return self.sealer.seal((kind, self.name, self.creation, 0, NODE, cid, 0))
+
+    async def _heartbeat(self) -> None:
+        period = self.heartbeat_timeout / 4
+        key = subject_token(self.name)
+        last_tick = time.monotonic()
+        while True:
+            hb = self._hb_envelope("hb")
+            try:
+                await self._nc.publish(HB_SUBJECT, hb)
+                if self._leases is not None:
+                    await self._leases.put(key, hb)
+            except Exception as exc:
+                log.debug("node %s: heartbeat: %r", self.name, exc)
+            await asyncio.sleep(period)
+            now = time.monotonic()
+            if now - last_tick > self.heartbeat_timeout:
+                # This node itself was stalled (stopped, starved) for longer than the
+                # timeout: the others have declared it down.  Rejoin as a new one.
+                log.warning(
+                    "node %s: stalled for %.1f s: rejoining as a new incarnation",
+                    self.name,
+                    now - last_tick,
+                )
+                self.spawn(self._nc.close())
+                return
+            last_tick = now
+            for peer in list(self._peers.values()):
+                if now - peer.last_seen > self.heartbeat_timeout:
+                    self._node_down(peer, "heartbeat timeout")
+
+    # ---------------------------------------------------------- outgoing data
+
+    def post(self, subject: str, data: bytes) -> None:
+        """Queue ``data`` for ``subject`` (any thread); sent in call order."""
+        self._outq.append((subject, data))
+        if not self._wake_pending:
+            self._wake_pending = True
+            loop = self._loop
+            wake = self._wake
+            if loop is not None and wake is not None:
+                try:
+                    loop.call_soon_threadsafe(wake.set)
+                except RuntimeError:
+                    pass  # the loop is closed: the node left
+
+    def post_to(self, peer: Peer, kind: str, *fields: Any, what: str = "message") -> None:
+        """Seal ``(kind, me, my creation, peer creation, *fields)`` and queue it for
+        ``peer``.
+
+        Raises:
+            MessageTooLarge: over the server's ``max_payload``.
+        """
+        data = self.sealer.seal(
+            (kind, self.name, self.creation, peer.creation, *fields), self.max_payload, what
+        )
+        self.post(peer.subject, data)
+
+    def broadcast(self, kind: str, *fields: Any) -> None:
+        """Seal an envelope for every node (creation 0) and queue it on ``otp.hb``."""
+        data = self.sealer.seal((kind, self.name, self.creation, 0, *fields), self.max_payload)
+        self.post(HB_SUBJECT, data)
+
+    async def _flush_queue(self) -> None:
+        # On the I/O thread: hand everything queued to the client, in order.
+        nc = self._nc
+        q = self._outq
+        self._wake_pending = False
+        while q:
+            subject, data = q.popleft()
+            try:
+                await nc.publish(subject, data)
+            except Exception as exc:
+                log.debug("node %s: publish to %s: %r", self.name, subject, exc)
+
+    async def _drain(self) -> None:
+        wake = self._wake
+        assert wake is not None
+        while True:
+            await wake.wait()
+            wake.clear()
+            await self._flush_queue()
+
+    # ---------------------------------------------------------- incoming data
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Run ``coro`` as a task of the I/O loop (from the I/O thread); the node keeps
+        a reference until it ends."""
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    def on(self, kind: str, handler: Handler) -> None:
+        """Handle envelopes of ``kind`` with ``handler(peer, *fields)`` (I/O thread)."""
+        self._handlers[kind] = handler
+
+    def on_nodeup(self, hook: Callable[[Peer], None]) -> None:
+        """Call ``hook(peer)`` on the I/O thread when a node comes up."""
+        self._nodeup_hooks.append(hook)
+
+    def on_nodedown(self, hook: Callable[[Peer, str], None]) -> None:
+        """Call ``hook(peer, why)`` on the I/O thread when a node goes down."""
+        self._nodedown_hooks.append(hook)
+
+    def on_join(self, hook: Callable[[], None]) -> None:
+        """Call ``hook()`` on the I/O thread each time this node (re)joins."""
+        self._reincarnation_hooks.append(hook)
+
+    async def _on_envelope(self, msg: Any) -> None:
+        try:
+            env = self.sealer.open(msg.data)
+        except BadEnvelope as exc:
+            log.warning("node %s: dropped an envelope on %s: %s", self.name, msg.subject, exc)
+            return
+        except Exception as exc:
+            log.warning("node %s: dropped an undecodable envelope: %r", self.name, exc)
+            return
+        try:
+            kind, src, src_creation, dst_creation, *fields = env
+        except (TypeError, ValueError):
+            log.warning("node %s: dropped a malformed envelope", self.name)
+            return
+        if src == self.name:
+            return
+        if dst_creation not in (0, self.creation):
+            log.info(
+                "node %s: dropped a %r envelope from %s for a previous incarnation",
+                self.name,
+                kind,
+                src,
+            )
+            return
+        if kind == "disowned":
+            self._on_disowned(src, *fields)
+            return
+        if (src, src_creation) in self._dead:
+            log.info(
+                "node %s: dropped a %r envelope from a dead incarnation of %s",
+                self.name,
+                kind,
+                src,
+            )
+            if kind != "bye":
+                self._disown(src, src_creation)
+            return
+        peer = self._peers.get(src)
+        if peer is None or peer.creation != src_creation:
+            if kind in ("hb", "hello"):
+                peer = Peer(src, src_creation, fields[0], fields[1])
+            elif kind == "bye":
+                return
+            else:
+                # A signal from a node not (yet) seen up: it is up.
+                peer = Peer(src, src_creation, src, None)
+            self._node_up(peer)
+        peer.last_seen = time.monotonic()
+        handler = self._handlers.get(kind)
+        if handler is None:
+            log.warning("node %s: no handler for %r envelopes from %s", self.name, kind, src)
+            return
+        try:
+            handler(peer, *fields)
+        except Exception:
+            log.exception("node %s: handling a %r envelope from %s failed", self.name, kind, src)
+
+    def _on_hb(self, peer: Peer, alias: str, cid: int | None, _: Any) -> None:
+        if cid is not None:
+            peer.cid = cid
+
+    def _on_hello(self, peer: Peer, alias: str, cid: int | None, _: Any) -> None:
+        # A newcomer: tell it about us at once.
+        self._on_hb(peer, alias, cid, _)
+        self.post(peer.subject, self._hb_envelope("hb"))
+
+    def _on_bye(self, peer: Peer, *_: Any) -> None:
+        self._node_down(peer, "left")
+
+    def _on_disowned(self, src: str, creation: int) -> None:
+        if creation == self.creation and not self._stopping:
+            log.warning("node %s: %s saw this incarnation down: rejoining", self.name, src)
+            self.spawn(self._nc.close())
+
+    def _disown(self, name: str, creation: int) -> None:
+        subject = f"{PREFIX}.node.{subject_token(name)}"
+        self.post(subject, self.sealer.seal(("disowned", self.name, self.creation, 0, creation)))
+
+    async def _on_disconnect_advisory(self, msg: Any) -> None:
+        try:
+            client = json.loads(msg.data)["client"]
+            name, cid = client.get("name"), client.get("id")
+        except (ValueError, KeyError, TypeError):
+            return
+        peer = self._peers.get(name)
+        if peer is not None and (peer.cid is None or peer.cid == cid):
+            self._node_down(peer, "disconnected")
+
+    async def _on_closed(self) -> None:
+        if self._stopping:
+            return
+        log.warning("node %s: lost its NATS connection: every node is down; rejoining", self.name)
+        self._up.clear()
+        for task in self._tasks:
+            task.cancel()
+        for peer in list(self._peers.values()):
+            self._node_down(peer, "connection lost")
+        self._outq.clear()
+        self.creation = new_creation()
+        set_local_node(self.name, self.creation)
+        delay = 0.05
+        while not self._stopping:
+            try:
+                await self._join()
+                log.warning("node %s: rejoined as a new incarnation", self.name)
+                return
+            except Exception as exc:
+                log.info("node %s: rejoin failed (%r); retrying in %.1f s", self.name, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    async def _on_error(self, exc: Exception) -> None:
+        log.debug("node %s: NATS error: %r", self.name, exc)
+
+    # ------------------------------------------------------------- membership
+
+    def _node_up(self, peer: Peer) -> None:
+        old = self._peers.get(peer.name)
+        if old is not None:
+            if old.creation == peer.creation:
+                return
+            self._node_down(old, "restarted")
+        self._peers[peer.name] = peer
+        self._aliases[peer.alias] = peer
+        log.info("node %s: nodeup %s", self.name, peer.name)
+        for hook in list(self._nodeup_hooks):
+            try:
+                hook(peer)
+            except Exception:
+                log.exception("node %s: a nodeup hook failed", self.name)
+        with self._lock:
+            watchers = list(self._all_watchers)
+        for pid in watchers:
+            _tell(pid, ("nodeup", peer.name))
+
+    def _node_down(self, peer: Peer, why: str) -> None:
+        if self._peers.get(peer.name) is not peer:
+            return
+        del self._peers[peer.name]
+        if self._aliases.get(peer.alias) is peer:
+            del self._aliases[peer.alias]
+        self._dead[(peer.name, peer.creation)] = None
+        while len(self._dead) > _DEAD_KEPT:
+            self._dead.popitem(last=False)
+        log.info("node %s: nodedown %s (%s)", self.name, peer.name, why)
+        for hook in list(self._nodedown_hooks):
+            try:
+                hook(peer, why)
+            except Exception:
+                log.exception("node %s: a nodedown hook failed", self.name)
+        with self._lock:
+            watchers = self._node_watchers.pop(peer.name, [])
+            watchers += self._all_watchers
+        for pid in watchers:
+            _tell(pid, ("nodedown", peer.name))
+
+    def peer(self, name: str) -> Peer | None:
+        """The peer named ``name`` (or by its core alias) if it is up."""
+        return self._peers.get(name) or self._aliases.get(name)
+
+    def peer_of(self, pid: PID) -> Peer | None:
+        """The peer that owns ``pid``, if it is up and ``pid`` is of its incarnation."""
+        node, creation, _ = pid_to_wire(pid)
+        peer = self._peers.get(node) or self._aliases.get(node)
+        if peer is None or (creation and creation != peer.creation):
+            return None
+        return peer
+
+    def nodes(self) -> list[str]:
+        """Names of the other nodes that are up, sorted."""
+        return sorted(self._peers)
+
+    def monitor_node(self, name: str, watcher: PID, flag: bool = True) -> None:
+        """Send ``("nodedown", name)`` to ``watcher`` when ``name`` goes down (at once if
+        it is not up); ``flag=False`` removes one such monitor."""
+        with self._lock:
+            watchers = self._node_watchers.setdefault(name, [])
+            if not flag:
+                if watcher in watchers:
+                    watchers.remove(watcher)
+                return
+            up = name in self._peers
+            if up:
+                watchers.append(watcher)
+        if not up:
+            _tell(watcher, ("nodedown", name))
+
+    def monitor_nodes(self, watcher: PID, flag: bool = True) -> None:
+        """Send ``("nodeup", name)`` / ``("nodedown", name)`` to ``watcher`` for every
+        node; ``flag=False`` stops it."""
+        with self._lock:
+            if flag:
+                self._all_watchers.append(watcher)
+            elif watcher in self._all_watchers:
+                self._all_watchers.remove(watcher)
+
+    def wait_joined(self, timeout: float | None) -> bool:
+        """Block until the node is connected; False on timeout."""
+        return self._up.wait(timeout)
+
+
+async def bucket(js: Any, name: str, ttl: float | None = None) -> Any:
+    """Bind to the KV bucket ``name``, creating it (history 1, ``ttl`` seconds per
+    entry, None = forever) if it does not exist.  The first node's settings stay."""
+    import nats.js.errors
+
+    try:
+        return await js.key_value(name)
+    except nats.js.errors.BucketNotFoundError:
+        pass
+    try:
+        return await js.create_key_value(bucket=name, history=1, ttl=ttl)
+    except nats.js.errors.BadRequestError:
+        return await js.key_value(name)  # created meanwhile by another node
+
+
+async def _cancel_all() -> None:
+    me = asyncio.current_task()
+    tasks = [t for t in asyncio.all_tasks() if t is not me]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _tell(pid: PID, message: Any) -> None:
+    from .._core._process import send
+
+    try:
+        send(pid, message)
+    except NoProcess:
+        pass

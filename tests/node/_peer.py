@@ -1,0 +1,80 @@
+"""A node in its own OS process, driven by the tests through stdin/stdout lines.
+
+Run as ``python tests/node/_peer.py URL NAME COOKIE HEARTBEAT BACKEND``.  It prints
+``ready <node>`` once up, then answers one line per command:
+
+* ``nodes`` -> ``nodes <n1,n2,...>``
+* ``register NAME`` -> starts a process and registers it globally:
+  ``registered NAME True|False``
+* ``join GROUP`` -> starts a process that joins GROUP: ``joined GROUP <pid>``
+* ``stop NAME`` -> stops the process registered globally as NAME: ``stopped NAME``
+* ``monitor_nodes`` -> prints ``nodeup X`` / ``nodedown X`` as they come
+* ``quit`` -> leaves the cluster and exits 0
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import anyio
+
+import anyotp
+import anyotp.node
+
+
+class Holder(anyotp.GenServer):
+    """A process that holds a name or a membership; prints what it is told."""
+
+    async def init(self) -> None:
+        return None
+
+    async def handle_call(self, request: Any, from_: anyotp.From, state: Any) -> Any:
+        return (("echo", request), state)
+
+    async def handle_info(self, message: Any, state: Any) -> Any:
+        match message:
+            case ("nodeup" | "nodedown" as kind, name):
+                print(kind, name, flush=True)
+            case other:
+                print("got", repr(other), flush=True)
+        return state
+
+
+async def main(url: str, name: str, cookie: str, heartbeat: float) -> None:
+    async with anyotp.node.start(name, url=url, cookie=cookie, heartbeat_timeout=heartbeat) as n:
+        print("ready", n.name, flush=True)
+        held: dict[str, anyotp.PID] = {}
+        async with anyio.create_task_group() as tg:
+            stdin = anyio.wrap_file(sys.stdin)
+            async for line in stdin:
+                cmd, *args = line.split()
+                match cmd:
+                    case "nodes":
+                        print("nodes", ",".join(anyotp.node.nodes()), flush=True)
+                    case "register":
+                        pid = await Holder.start(task_group=tg)
+                        held[args[0]] = pid
+                        ok = await anyio.to_thread.run_sync(anyotp.node.register_name, args[0], pid)
+                        print("registered", args[0], ok, flush=True)
+                    case "join":
+                        pid = await Holder.start(task_group=tg)
+                        held[args[0]] = pid
+                        anyotp.node.join(args[0], pid)
+                        print("joined", args[0], pid, flush=True)
+                    case "stop":
+                        anyotp.exit_process(held.pop(args[0]), "kill")
+                        print("stopped", args[0], flush=True)
+                    case "monitor_nodes":
+                        pid = await Holder.start(task_group=tg)
+                        held["$monitor"] = pid
+                        n.monitor_nodes(pid)
+                        print("monitoring", flush=True)
+                    case "quit":
+                        break
+            tg.cancel_scope.cancel()
+
+
+if __name__ == "__main__":
+    url, name, cookie, heartbeat, backend = sys.argv[1:6]
+    anyio.run(main, url, name, cookie, float(heartbeat), backend=backend)
