@@ -143,6 +143,8 @@ async def start(
         connect_options=connect_options,
     )
     n.server = server
+    names = GlobalNames(n)  # before joining: they handle what comes at once
+    groups = Groups(n)
     try:
         fut = n.start_io()
         try:
@@ -152,13 +154,10 @@ async def start(
                 f"node {full}: no connection to NATS at {url} within {connect_timeout} s: "
                 "is the server running and reachable?"
             ) from None
-        _current = n
-        _names = GlobalNames(n)
-        _groups = Groups(n)
-        n.run_io(_later(_names._on_join)).result(connect_timeout)
+        _current, _names, _groups = n, names, groups
         async with anyio.create_task_group() as tg:
             n.keeper = await Keeper.start(task_group=tg)
-            await anyio.to_thread.run_sync(_names.wait_synced, connect_timeout)
+            await anyio.to_thread.run_sync(names.wait_synced, connect_timeout)
             try:
                 yield n
             finally:
@@ -170,10 +169,6 @@ async def start(
             await anyio.to_thread.run_sync(n.stop_io)
             if server is not None:
                 await anyio.to_thread.run_sync(server.stop)
-
-
-async def _later(fn: Any) -> None:
-    fn()
 
 
 # ------------------------------------------------------------- net_kernel

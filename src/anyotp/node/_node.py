@@ -105,7 +105,8 @@ class Node:
     Attributes:
         name: ``name@host``.
         creation: this incarnation's number (changes when the node rejoins).
-        url: the NATS server URL(s) it connects to.
+        url: the (first) NATS server URL it connects to.
+        urls: every NATS server URL it may connect to.
         cookie: the cluster secret every node shares.
         heartbeat_timeout: seconds of silence after which a peer is down.
     """
@@ -121,7 +122,8 @@ class Node:
         connect_options: dict[str, Any] | None = None,
     ) -> None:
         self.name = name
-        self.url = url
+        self.urls = [url] if isinstance(url, str) else list(url)
+        self.url = self.urls[0]
         self.cookie = cookie
         self.heartbeat_timeout = heartbeat_timeout
         self.sealer = Sealer(cookie, codec)
@@ -215,7 +217,7 @@ class Node:
         }
         opts.update(self._connect_options)
         nc = await nats.connect(
-            self.url,
+            self.urls,
             name=self.name,
             allow_reconnect=False,
             closed_cb=self._on_closed,
