@@ -1,6 +1,6 @@
 """A node in its own OS process, driven by the tests through stdin/stdout lines.
 
-Run as ``python tests/node/_peer.py URL NAME COOKIE HEARTBEAT BACKEND``.  It prints
+Run as ``python tests/node/_peer.py URL NAME COOKIE HEARTBEAT BACKEND CODEC``.  It prints
 ``ready <node>`` once up, then answers one line per command:
 
 * ``nodes`` -> ``nodes <n1,n2,...>``
@@ -41,8 +41,10 @@ class Holder(anyotp.GenServer):
         return state
 
 
-async def main(url: str, name: str, cookie: str, heartbeat: float) -> None:
-    async with anyotp.node.start(name, url=url, cookie=cookie, heartbeat_timeout=heartbeat) as n:
+async def main(url: str, name: str, cookie: str, heartbeat: float, codec: str) -> None:
+    async with anyotp.node.start(
+        name, url=url, cookie=cookie, heartbeat_timeout=heartbeat, codec=codec
+    ) as n:
         print("ready", n.name, flush=True)
         held: dict[str, anyotp.PID] = {}
         async with anyio.create_task_group() as tg:
@@ -76,5 +78,5 @@ async def main(url: str, name: str, cookie: str, heartbeat: float) -> None:
 
 
 if __name__ == "__main__":
-    url, name, cookie, heartbeat, backend = sys.argv[1:6]
-    anyio.run(main, url, name, cookie, float(heartbeat), backend=backend)
+    url, name, cookie, heartbeat, backend, codec = sys.argv[1:7]
+    anyio.run(main, url, name, cookie, float(heartbeat), codec, backend=backend)

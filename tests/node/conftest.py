@@ -24,8 +24,8 @@ def peers(anyio_backend: tuple[str, dict[str, object]]) -> Iterator[Callable[...
     """Start node OS processes: ``peers(url, name)``; all are killed after the test."""
     started: list[PeerNode] = []
 
-    def start(url: str, name: str, cookie: str = COOKIE) -> PeerNode:
-        peer = PeerNode(url, name, anyio_backend[0], cookie)
+    def start(url: str, name: str, cookie: str = COOKIE, codec: str = "pickle") -> PeerNode:
+        peer = PeerNode(url, name, anyio_backend[0], cookie, codec)
         started.append(peer)
         return peer
 

@@ -22,10 +22,12 @@ HEARTBEAT = 2.0
 class PeerNode:
     """A node OS process running ``_peer.py``."""
 
-    def __init__(self, url: str, name: str, backend: str, cookie: str = COOKIE) -> None:
+    def __init__(
+        self, url: str, name: str, backend: str, cookie: str = COOKIE, codec: str = "pickle"
+    ) -> None:
         self.name = name
         self.proc = subprocess.Popen(
-            [sys.executable, str(PEER), url, name, cookie, str(HEARTBEAT), backend],
+            [sys.executable, str(PEER), url, name, cookie, str(HEARTBEAT), backend, codec],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

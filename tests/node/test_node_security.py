@@ -120,3 +120,17 @@ class TestOnTheWire:
                 what="an envelope for another incarnation of this node is dropped",
             )
             assert anyotp.node.nodes() == []
+
+    async def test_nodes_on_the_msgpack_codec_share_names_and_groups(
+        self, nats_server: NatsServer, peers: Callable[..., PeerNode]
+    ) -> None:
+        async with anyotp.node.start("tester", url=nats_server.url, cookie=COOKIE, codec="msgpack"):
+            p = peers(nats_server.url, "packer", codec="msgpack")
+            name = (await p.expect("ready")).split()[1]
+            await wait_until(lambda: anyotp.node.nodes() == [name], what="packer is up")
+            assert await p.ask("register packed", "registered") == "registered packed True"
+            pid = await wait_until(lambda: anyotp.node.whereis_name("packed"), what="seen")
+            assert anyotp.node.node(pid) == name
+            await p.ask("join g", "joined")
+            member = await wait_until(lambda: anyotp.node.members("g"), what="the member is seen")
+            assert [anyotp.node.node(m) for m in member] == [name]
