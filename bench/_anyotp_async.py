@@ -14,7 +14,7 @@ import anyio
 from _common import Round, check_count, exit_now, rss_bytes
 
 import anyotp
-from anyotp import ANY, PID, Actor, GenServer, call, cast, exit_process, is_alive, send
+from anyotp import ANY, PID, Actor, GenServer, call, cast, exit_process, is_alive, send_nowait
 
 
 class Counter(GenServer):
@@ -217,7 +217,7 @@ class Ponger(Actor):
         return await self.receive((("ping", PID), self.on_ping))
 
     def on_ping(self, sender: PID) -> None:
-        send(sender, "pong")
+        send_nowait(sender, "pong")
 
 
 class Pinger(Actor):
@@ -235,7 +235,7 @@ class Pinger(Actor):
         if left == 0:
             self.done.set()
             self.stop()
-        send(self.peer, ("ping", self.me))
+        send_nowait(self.peer, ("ping", self.me))
         await self.receive(("pong", self.on_pong))
         return left - 1
 
@@ -300,9 +300,9 @@ async def _selective(size: dict[str, int], backlog: int) -> Round:
     async with anyio.create_task_group() as tg:
         pid = await Selective.start(n, backlog, go, out, task_group=tg)
         for i in range(backlog):
-            send(pid, ("noise", i))
+            send_nowait(pid, ("noise", i))
         for i in range(n):
-            send(pid, ("match", i))
+            send_nowait(pid, ("match", i))
         go.set()
     r = Round({"ms": out["s"] * 1e3}, notes={"us_per_receive": out["s"] / n * 1e6})
     check_count(r.errors, "matches received in send order", out["in_order"], True)

@@ -18,7 +18,7 @@ from typing import Any
 import anyio
 from anyio.streams.memory import MemoryObjectSendStream
 
-from anyotp import ANY, PID, Actor, GenServer, Registry, monitor, send
+from anyotp import ANY, PID, Actor, GenServer, Registry, monitor, send, send_nowait
 
 TOPIC = "news"
 
@@ -56,9 +56,13 @@ class DownWaiter(Actor):
 
 async def publish(registry: str, topic: str, text: str) -> None:
     """Send ``("publish", topic, text)`` to every subscriber of ``topic``."""
-    await Registry.dispatch(
-        registry, topic, lambda entries: [send(pid, ("publish", topic, text)) for pid, _ in entries]
-    )
+    message = ("publish", topic, text)
+
+    def to_all(entries: list[tuple[PID, Any]]) -> None:
+        for pid, _ in entries:
+            send_nowait(pid, message)
+
+    await Registry.dispatch(registry, topic, to_all)
 
 
 def subscribers(registry: str, topic: str) -> list[str]:
@@ -83,7 +87,7 @@ async def main() -> None:
             print("bob gets 'boom' and crashes (the crash is logged)")
             gone = anyio.Event()
             await DownWaiter.start(pids["bob"], gone, task_group=tg)
-            send(pids["bob"], ("publish", TOPIC, "boom"))
+            await send(pids["bob"], ("publish", TOPIC, "boom"))
             await gone.wait()
             print(f"subscribers of {TOPIC!r}: {subscribers('pubsub', TOPIC)}")
 

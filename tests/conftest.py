@@ -64,12 +64,13 @@ def _no_leaked_processes() -> Iterator[None]:
     """Every test must stop every process it started: after the test, no process
     may be alive and no name registered.  Leftovers are cleared (so one leaky test
     does not fail the next) and reported as a failure of the leaky test."""
-    from anyotp._core import _names, _process
+    from anyotp._core import names as name_table
+    from anyotp._core import table
 
     yield
-    leaked = list(_process._table.values())
-    names = sorted(_names._names)
-    _process._table.clear()
-    _names._names.clear()
+    leaked = list(table.values())
+    names = sorted(name_table)
+    table.clear()
+    name_table.clear()
     if leaked or names:
         pytest.fail(f"test left processes alive: {leaked!r}; names registered: {names!r}")

@@ -15,7 +15,7 @@ class TestAgent:
         async with anyio.create_task_group() as tg:
             agent = await Agent.start(lambda: {"hits": 0}, task_group=tg)
             await Agent.update(agent, lambda s: {"hits": s["hits"] + 1})
-            Agent.cast(agent, lambda s: {"hits": s["hits"] + 1})
+            Agent.cast_nowait(agent, lambda s: {"hits": s["hits"] + 1})
             assert await Agent.get(agent, lambda s: s["hits"]) == 2
             assert await Agent.get_and_update(agent, lambda s: (s["hits"], {"hits": 0})) == 2
             assert await Agent.get(agent, lambda s: s) == {"hits": 0}

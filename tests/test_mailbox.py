@@ -15,9 +15,7 @@ from hypothesis import strategies as st
 
 import anyotp
 from anyotp import ANY, IGNORE, Actor, ReceiveTimeout
-from anyotp._core._backend import current_loop
-from anyotp._core._mailbox import Mailbox
-from anyotp._core._pattern import compile_patterns
+from anyotp._core import Mailbox, compile_patterns, current_loop
 
 pytestmark = pytest.mark.anyio
 
@@ -72,7 +70,7 @@ async def drain(actor: Actor) -> list[Any]:
 
 def fill(actor: Actor, *messages: Any) -> None:
     for m in messages:
-        anyotp.send(actor.pid, m)
+        anyotp.send_nowait(actor.pid, m)
 
 
 class TestFifo:
@@ -354,7 +352,7 @@ class TestSendFromThreads:
         def producer(pid: anyotp.PID, name: str) -> None:
             go.wait(5)
             for i in range(per_thread):
-                anyotp.send(pid, (name, i))  # not awaited: send delivers at once
+                anyotp.send_nowait(pid, (name, i))  # a plain function: any thread
 
         async def body(me: Actor) -> Any:
             threads = [
@@ -381,7 +379,7 @@ class TestSendFromThreads:
 
         def ping_pong(pid: anyotp.PID) -> None:
             for i in range(rounds):
-                anyotp.send(pid, ("ping", i))
+                anyotp.send_nowait(pid, ("ping", i))
                 assert acks.get(timeout=5) == i  # the actor parks again before the next one
 
         async def body(me: Actor) -> Any:

@@ -39,6 +39,7 @@ from anyotp import (
     Task,
     call,
     cast,
+    cast_nowait,
     demonitor,
     exit_process,
     is_alive,
@@ -47,6 +48,7 @@ from anyotp import (
     processes,
     self_pid,
     send,
+    send_nowait,
     unlink,
 )
 
@@ -92,11 +94,11 @@ class Worker(Actor):
         raise exc
 
     def _pong(self, sender: PID) -> None:
-        send(sender, ("pong", self.pid))
+        send_nowait(sender, ("pong", self.pid))
 
     def _forward(self, message: Any) -> None:
         if self.report_to is not None:
-            send(self.report_to, (self.tag, message))
+            send_nowait(self.report_to, (self.tag, message))
 
     async def terminate(self, reason: Any, state: Any) -> None:
         self.log.append((self.tag, reason))
@@ -153,14 +155,14 @@ async def down(me: Actor, ref: anyotp.Ref, timeout: float = 2.0) -> Any:
 
 async def ping(me: Actor, pid: PID) -> bool:
     """True once ``pid`` answered a ping (it is alive and serving messages)."""
-    send(pid, ("ping", me.pid))
+    send_nowait(pid, ("ping", me.pid))
     return bool(await me.receive((("pong", pid), lambda: True), timeout=2.0))
 
 
 async def dead_pid(me: Actor, tg: anyio.abc.TaskGroup) -> PID:
     pid = await Worker.start(task_group=tg)
     ref = monitor(pid)
-    send(pid, ("stop", "normal"))
+    send_nowait(pid, ("stop", "normal"))
     assert await down(me, ref) == "normal"
     return pid
 
@@ -314,7 +316,7 @@ class TestSelfPid:
     async def test_self_pid_in_a_child_task_is_the_owning_process_s_pid(self) -> None:
         async def body(me: Actor, tg: anyio.abc.TaskGroup) -> Any:
             def report() -> None:
-                send(me.pid, ("child sees", self_pid()))
+                send_nowait(me.pid, ("child sees", self_pid()))
 
             me.start_soon_child(report)
             return await me.receive((("child sees", PID), lambda p: p == me.pid), timeout=2)
@@ -358,7 +360,7 @@ class TestExitReasons:
             log: list[Any] = []
             pid = await Worker.start(log=log, task_group=tg)
             ref = monitor(pid)
-            send(pid, ("stop", "normal"))
+            send_nowait(pid, ("stop", "normal"))
             return await down(me, ref), log
 
         assert await in_actor(body) == ("normal", [("worker", "normal")])
@@ -372,7 +374,7 @@ class TestExitReasons:
         async def body(me: Actor, tg: anyio.abc.TaskGroup) -> Any:
             pid = await Quitter.start(task_group=tg)
             ref = monitor(pid)
-            send(pid, "go")
+            send_nowait(pid, "go")
             return await down(me, ref)
 
         assert await in_actor(body) == "normal"
@@ -382,7 +384,7 @@ class TestExitReasons:
             log: list[Any] = []
             pid = await Worker.start(log=log, task_group=tg)
             ref = monitor(pid)
-            send(pid, ("stop", "custom"))
+            send_nowait(pid, ("stop", "custom"))
             return await down(me, ref), log
 
         assert await in_actor(body) == ("custom", [("worker", "custom")])
@@ -394,7 +396,7 @@ class TestExitReasons:
             log: list[Any] = []
             pid = await Worker.start(log=log, task_group=tg)
             ref = monitor(pid)
-            send(pid, ("crash", error))
+            send_nowait(pid, ("crash", error))
             return await down(me, ref), log
 
         reason, log = await in_actor(body)
@@ -409,7 +411,7 @@ class TestExitReasons:
         async def body(me: Actor, tg: anyio.abc.TaskGroup) -> Any:
             pid = await Worker.start(task_group=tg)
             ref = monitor(pid)
-            send(pid, ("crash", error))
+            send_nowait(pid, ("crash", error))
             await down(me, ref)
             return pid
 
@@ -455,8 +457,8 @@ class TestExitReasons:
             crasher = await Worker.start(task_group=recording)
             stopper = await Worker.start(task_group=recording)
             refs = monitor(crasher), monitor(stopper)
-            send(crasher, ("crash", Boom("quiet")))
-            send(stopper, ("stop", "custom"))
+            send_nowait(crasher, ("crash", Boom("quiet")))
+            send_nowait(stopper, ("stop", "custom"))
             for ref in refs:
                 await down(me, ref)
             return recording.endings
@@ -492,7 +494,7 @@ class TestExitReasons:
             pid = await Stateful.start(task_group=tg)
             ref = monitor(pid)
             for m in ("incr", "incr", "stop"):
-                send(pid, m)
+                send_nowait(pid, m)
             return await down(me, ref)
 
         assert await in_actor(body) == "done"
@@ -508,7 +510,7 @@ class TestExitReasons:
         async def body(me: Actor, tg: anyio.abc.TaskGroup) -> Any:
             pid = await BadCleanup.start(task_group=tg)
             ref = monitor(pid)
-            send(pid, ("stop", "custom"))
+            send_nowait(pid, ("stop", "custom"))
             return await down(me, ref)
 
         assert await in_actor(body) == "custom"
@@ -526,7 +528,7 @@ class TestExitReasons:
             recording = _RecordingTaskGroup(tg)
             pid = await StopsInTerminate.start(task_group=recording)
             ref = monitor(pid)
-            send(pid, ("stop", "first"))
+            send_nowait(pid, ("stop", "first"))
             return await down(me, ref), is_alive(pid), pid in processes(), recording.endings
 
         assert await in_actor(body) == ("changed my mind", False, False, ["returned"])
@@ -561,7 +563,7 @@ class TestExitProcess:
         async def body(me: Actor, tg: anyio.abc.TaskGroup) -> Any:
             pid = await SelfExiting.start(task_group=tg)
             ref = monitor(pid)
-            send(pid, "go")
+            send_nowait(pid, "go")
             return await down(me, ref)
 
         assert await in_actor(body) == "normal"
@@ -601,7 +603,7 @@ class TestExitProcess:
             log: list[Any] = []
             pid = await Hanging.start(log=log, report_to=me.pid, task_group=tg)
             ref = monitor(pid)
-            send(pid, ("stop", "normal"))
+            send_nowait(pid, ("stop", "normal"))
             with anyio.fail_after(2):
                 while not log:
                     await anyio.sleep(0.005)
@@ -621,13 +623,17 @@ class TestExitProcess:
 
         assert await in_actor(body) == "from a thread"
 
-    async def test_exit_process_to_a_dead_process_raises_NoProcess(self) -> None:
+    async def test_exit_process_to_a_dead_process_is_dropped(self) -> None:
         async def body(me: Actor, tg: anyio.abc.TaskGroup) -> Any:
             pid = await dead_pid(me, tg)
-            with pytest.raises(NoProcess, match=re.escape(repr(pid))):
-                exit_process(pid, "kill")
+            exit_process(pid, "kill")
+            return is_alive(me.pid)
 
-        await in_actor(body)
+        assert await in_actor(body) is True
+
+    def test_exit_process_to_an_unknown_name_raises_NoProcess_naming_it(self) -> None:
+        with pytest.raises(NoProcess, match=r"exit_process\(\) to 'nobody'"):
+            exit_process("nobody", "kill")
 
 
 # ------------------------------------------------------------------------------ links
@@ -644,7 +650,7 @@ class TestLinks:
             crasher = await Worker.start(tag="crasher", log=log, task_group=tg)
             linked = await Worker.start(tag="linked", log=log, link_to=crasher, task_group=tg)
             refs = monitor(crasher), monitor(linked)
-            send(crasher, ("crash", error))
+            send_nowait(crasher, ("crash", error))
             return [await down(me, r) for r in refs], log
 
         with caplog.at_level(logging.ERROR, logger="anyotp"):
@@ -659,7 +665,7 @@ class TestLinks:
             async def run(self, state: Any) -> Any:
                 target = await self.receive((("go", PID), lambda p: p))
                 for i in range(3):
-                    send(target, ("msg", i))
+                    send_nowait(target, ("msg", i))
                 raise Boom("after sending")
 
         async def body(me: Actor, tg: anyio.abc.TaskGroup) -> Any:
@@ -667,7 +673,7 @@ class TestLinks:
             pid = await SendsThenCrashes.start(task_group=tg)
             link(pid)
             ref = monitor(pid)
-            send(pid, ("go", me.pid))
+            send_nowait(pid, ("go", me.pid))
             await down(me, ref)
             return [(m[0], m[1] if m[0] == "msg" else m[2]) for m in await drain(me)]
 
@@ -681,7 +687,7 @@ class TestLinks:
             target = await Worker.start(tag="target", task_group=tg)
             linker = await Worker.start(tag="linker", link_to=target, task_group=tg)
             ref = monitor(target)
-            send(linker, ("stop", "linker quit"))
+            send_nowait(linker, ("stop", "linker quit"))
             return await down(me, ref)
 
         assert await in_actor(body) == "linker quit"
@@ -691,7 +697,7 @@ class TestLinks:
             target = await Worker.start(task_group=tg)
             linked = await Worker.start(link_to=target, task_group=tg)
             ref = monitor(target)
-            send(target, ("stop", "normal"))
+            send_nowait(target, ("stop", "normal"))
             assert await down(me, ref) == "normal"
             return await ping(me, linked), is_alive(linked)
 
@@ -702,7 +708,7 @@ class TestLinks:
             target = await Worker.start(task_group=tg)
             linked = await Worker.start(link_to=target, task_group=tg)
             ref = monitor(linked)
-            send(target, ("stop", "shutdown"))
+            send_nowait(target, ("stop", "shutdown"))
             return await down(me, ref)
 
         assert await in_actor(body) == "shutdown"
@@ -715,7 +721,7 @@ class TestLinks:
             trapper = await Worker.start(
                 tag="trapper", trap=True, report_to=me.pid, link_to=crasher, task_group=tg
             )
-            send(crasher, ("crash", error))
+            send_nowait(crasher, ("crash", error))
             msg = await me.receive((("trapper", ("EXIT", PID, ANY)), lambda p, r: (p, r)))
             return msg, crasher, await ping(me, trapper)
 
@@ -729,7 +735,7 @@ class TestLinks:
             me.trap_exit = True
             target = await Worker.start(task_group=tg)
             link(target)
-            send(target, ("stop", "normal"))
+            send_nowait(target, ("stop", "normal"))
             return await me.receive((("EXIT", target, ANY), lambda r: r), timeout=2)
 
         assert await in_actor(body) == "normal"
@@ -765,7 +771,7 @@ class TestLinks:
             link(target)
             unlink(target)
             ref = monitor(target)
-            send(target, ("crash", Boom("not mine any more")))
+            send_nowait(target, ("crash", Boom("not mine any more")))
             await down(me, ref)
             return "survived"
 
@@ -782,7 +788,7 @@ class TestLinks:
             target = await Worker.start(task_group=tg)
             other = await Unlinker.start(target, task_group=tg)
             ref = monitor(target)
-            send(target, ("crash", Boom("alone")))
+            send_nowait(target, ("crash", Boom("alone")))
             await down(me, ref)
             return await ping(me, other)
 
@@ -819,7 +825,7 @@ class TestLinks:
         async def body(me: Actor, tg: anyio.abc.TaskGroup) -> Any:
             me.trap_exit = True
             pid = await Worker.start_link(task_group=tg)
-            send(pid, ("stop", "linked stop"))
+            send_nowait(pid, ("stop", "linked stop"))
             return await me.receive((("EXIT", pid, ANY), lambda r: r), timeout=2)
 
         assert await in_actor(body) == "linked stop"
@@ -852,7 +858,7 @@ class TestMonitors:
             pid = await Worker.start(task_group=tg)
             ref = monitor(pid)
             assert isinstance(ref, anyotp.Ref)
-            send(pid, ("crash", error))
+            send_nowait(pid, ("crash", error))
             got = await me.receive((("DOWN", ref, "process", pid, ANY), lambda r: r), timeout=2)
             return got, await drain(me)
 
@@ -881,7 +887,7 @@ class TestMonitors:
         async def body(me: Actor, tg: anyio.abc.TaskGroup) -> Any:
             pid = await Worker.start(task_group=tg)
             ref = monitor(pid)
-            send(pid, ("crash", Boom("watched")))
+            send_nowait(pid, ("crash", Boom("watched")))
             await down(me, ref)
             return "survived"
 
@@ -892,7 +898,7 @@ class TestMonitors:
             pid = await Worker.start(task_group=tg)
             refs = monitor(pid), monitor(pid)
             assert refs[0] != refs[1]
-            send(pid, ("stop", "twice"))
+            send_nowait(pid, ("stop", "twice"))
             return [await down(me, r) for r in refs]
 
         assert await in_actor(body) == ["twice", "twice"]
@@ -903,7 +909,7 @@ class TestMonitors:
             dropped = monitor(pid)
             kept = monitor(pid)
             active = demonitor(dropped)
-            send(pid, ("stop", "bye"))
+            send_nowait(pid, ("stop", "bye"))
             await down(me, kept)
             with pytest.raises(ReceiveTimeout):
                 await down(me, dropped, timeout=0)
@@ -916,7 +922,7 @@ class TestMonitors:
             pid = await Worker.start(task_group=tg)
             flushed = monitor(pid)
             kept = monitor(pid)
-            send(pid, ("stop", "bye"))
+            send_nowait(pid, ("stop", "bye"))
             await down(me, kept)  # the other DOWN came first
             active = demonitor(flushed, flush=True)
             with pytest.raises(ReceiveTimeout):
@@ -930,7 +936,7 @@ class TestMonitors:
             pid = await Worker.start(task_group=tg)
             ref = monitor(pid)
             other = monitor(pid)
-            send(pid, ("stop", "bye"))
+            send_nowait(pid, ("stop", "bye"))
             await down(me, other)
             demonitor(ref)
             return await down(me, ref, timeout=0)
@@ -963,7 +969,7 @@ class TestIsolation:
             crasher = await Worker.start(task_group=tg)
             sibling = await Worker.start(task_group=tg)
             ref = monitor(crasher)
-            send(crasher, ("crash", Boom("alone")))
+            send_nowait(crasher, ("crash", Boom("alone")))
             await down(me, ref)
             return await ping(me, sibling)
 
@@ -986,7 +992,7 @@ class TestIsolation:
             outsider = await Worker.start(task_group=tg)
             before = {c.id: c.pid for c in await Supervisor.which_children(sup)}
             ref = monitor(before["a"])
-            send(before["a"], ("crash", Boom("supervised crash")))
+            send_nowait(before["a"], ("crash", Boom("supervised crash")))
             await down(me, ref)
             with anyio.fail_after(2):
                 while True:
@@ -1042,7 +1048,7 @@ class TestChildTasks:
             pid = await Parent.start(plan, log, task_group=tg)
             await started.wait()
             ref = monitor(pid)
-            send(pid, ("stop", "normal"))
+            send_nowait(pid, ("stop", "normal"))
             return await down(me, ref)
 
         assert await in_actor(body) == "normal"
@@ -1119,7 +1125,7 @@ class TestChildTasks:
         async def body(me: Actor, tg: anyio.abc.TaskGroup) -> Any:
             pid = await Parent.start(plan, [], task_group=tg)
             ref = monitor(pid)
-            send(pid, ("stop", "normal"))
+            send_nowait(pid, ("stop", "normal"))
             await down(me, ref)
             with pytest.raises(RuntimeError, match="not running"):
                 kept[0].start_soon_child(print)
@@ -1139,7 +1145,7 @@ class TestOwnedProcesses:
         async def body(me: Actor, tg: anyio.abc.TaskGroup) -> Any:
             pid = await Parent.start(plan, log, task_group=tg)
             child_ref = monitor(children[0])
-            send(pid, ("stop", "normal"))
+            send_nowait(pid, ("stop", "normal"))
             return await down(me, child_ref)
 
         assert await in_actor(body) == "shutdown"
@@ -1155,7 +1161,7 @@ class TestOwnedProcesses:
 
         async def body(me: Actor, tg: anyio.abc.TaskGroup) -> Any:
             pid = await Parent.start(plan, log, task_group=tg)
-            send(pid, ("stop", "normal"))
+            send_nowait(pid, ("stop", "normal"))
             return await down(me, monitor(pid))
 
         assert await in_actor(body) == "normal"
@@ -1192,7 +1198,7 @@ class TestOwnedProcesses:
         async def body(me: Actor, tg: anyio.abc.TaskGroup) -> Any:
             pid = await Parent.start(plan, [], task_group=tg)
             ref = monitor(children[0])
-            send(children[0], ("crash", Boom("child only")))
+            send_nowait(children[0], ("crash", Boom("child only")))
             await down(me, ref)
             return await ping(me, pid)
 
@@ -1206,12 +1212,12 @@ class TestOwnedProcesses:
 
             async def plan(p: Parent) -> None:
                 def on_exit(pid: PID, reason: Any) -> None:
-                    send(me.pid, ("on_exit", pid, reason))
+                    send_nowait(me.pid, ("on_exit", pid, reason))
 
                 children.append((await p.spawn_child_actor(Worker, on_exit=on_exit)).pid)
 
             parent = await Parent.start(plan, [], task_group=tg)
-            send(children[0], ("crash", error))
+            send_nowait(children[0], ("crash", error))
             got = await me.receive((("on_exit", PID, ANY), lambda p, r: (p, r)), timeout=2)
             return got, children[0], await ping(me, parent)
 
@@ -1226,13 +1232,13 @@ class TestOwnedProcesses:
         async def body(me: Actor, tg: anyio.abc.TaskGroup) -> Any:
             async def plan(p: Parent) -> None:
                 async def on_exit(pid: PID, reason: Any) -> None:
-                    send(me.pid, ("on_exit", pid, reason))
+                    send_nowait(me.pid, ("on_exit", pid, reason))
 
                 await p.spawn_child_actor(Worker, on_exit=on_exit)
 
             parent = await Parent.start(plan, [], task_group=tg)
             ref = monitor(parent)
-            send(parent, ("stop", "normal"))
+            send_nowait(parent, ("stop", "normal"))
             await down(me, ref)
             return await drain(me)
 
@@ -1249,7 +1255,7 @@ class TestOwnedProcesses:
             await Parent.start(plan, [], task_group=tg)
             a, b = handles
             stopped = await a.stop("enough")
-            send(b.pid, ("stop", "own reason"))
+            send_nowait(b.pid, ("stop", "own reason"))
             waited = await b.wait()
             return stopped, waited, is_alive(a.pid), is_alive(b.pid), repr(a)
 
@@ -1275,7 +1281,7 @@ class TestOwnedProcesses:
         async def body(me: Actor, tg: anyio.abc.TaskGroup) -> Any:
             pid = await ParentChecking.start(plan, log, task_group=tg)
             refs = monitor(pid), monitor(children[0])
-            send(pid, ("stop", "normal"))
+            send_nowait(pid, ("stop", "normal"))
             return [await down(me, r) for r in refs]
 
         assert await in_actor(body) == ["normal", "killed"]
@@ -1334,32 +1340,32 @@ class TestOwnedProcesses:
 
 
 class TestSendAndCast:
-    async def test_send_to_a_dead_pid_raises_NoProcess_naming_it(self) -> None:
+    async def test_send_and_cast_to_a_dead_pid_are_dropped_silently_as_in_erlang(self) -> None:
         async def body(me: Actor, tg: anyio.abc.TaskGroup) -> Any:
             pid = await dead_pid(me, tg)
-            with pytest.raises(NoProcess, match=rf"send\(\) to {re.escape(repr(pid))}") as info:
-                send(pid, "hello")
-            assert info.value.target == pid
-            with pytest.raises(NoProcess, match=rf"cast\(\) to {re.escape(repr(pid))}"):
-                cast(pid, "hello")
+            send_nowait(pid, "hello")
+            cast_nowait(pid, "hello")
+            await send(pid, "hello")
+            await cast(pid, "hello")
+            return is_alive(pid), await drain(me)
 
-        await in_actor(body)
+        assert await in_actor(body) == (False, [])
 
     def test_send_to_an_unknown_name_raises_NoProcess_naming_it(self) -> None:
         with pytest.raises(NoProcess, match=r"send\(\) to 'nobody'.*no process is registered"):
-            send("nobody", "hello")
+            send_nowait("nobody", "hello")
         with pytest.raises(NoProcess, match=r"cast\(\) to 'nobody'.*no process is registered"):
-            cast("nobody", "hello")
+            cast_nowait("nobody", "hello")
         assert issubclass(NoProcess, LookupError)
 
     def test_send_to_something_that_is_not_a_pid_or_name_raises_TypeError(self) -> None:
         with pytest.raises(TypeError, match=r"got int 42"):
-            send(42, "hello")  # type: ignore[arg-type]
+            send_nowait(42, "hello")  # type: ignore[arg-type]
 
     async def test_send_works_awaited_or_not(self) -> None:
         async def body(me: Actor, tg: anyio.abc.TaskGroup) -> Any:
             await send(me.pid, 1)
-            send(me.pid, 2)
+            send_nowait(me.pid, 2)
             return await drain(me)
 
         assert await in_actor(body) == [1, 2]
@@ -1485,7 +1491,7 @@ class TestCall:
 
         async with anyio.create_task_group() as tg:
             server = await Box.start(task_group=tg)
-            thread = threading.Thread(target=cast, args=(server, "from a thread"))
+            thread = threading.Thread(target=cast_nowait, args=(server, "from a thread"))
             thread.start()
             await anyio.to_thread.run_sync(thread.join)
             assert await call(server, "get") == "from a thread"
@@ -1501,7 +1507,7 @@ class TestIntrospection:
             pid = await Worker.start(task_group=tg)
             alive_before = is_alive(pid)
             ref = monitor(pid)
-            send(pid, ("stop", "normal"))
+            send_nowait(pid, ("stop", "normal"))
             await down(me, ref)
             return alive_before, is_alive(pid), is_alive("nobody")
 

@@ -21,10 +21,12 @@ from anyotp import (
     StartError,
     call,
     cast,
+    cast_nowait,
     monitor,
     register,
     registered,
     send,
+    send_nowait,
     unregister,
     whereis,
 )
@@ -53,7 +55,7 @@ class Worker(Actor):
 
     def _forward(self, message: Any) -> None:
         if self.report_to is not None:
-            send(self.report_to, message)
+            send_nowait(self.report_to, message)
 
 
 class Counter(GenServer):
@@ -100,7 +102,7 @@ class Processes:
 
     def watch(self, pid: PID) -> None:
         self.exits[pid] = (anyio.Event(), [])
-        send(self.watcher, ("watch", pid))
+        send_nowait(self.watcher, ("watch", pid))
 
     async def wait_down(self, pid: PID) -> Any:
         event, reasons = self.exits[pid]
@@ -147,18 +149,20 @@ class TestRegister:
         assert registered() == ["first"]
         unregister("first")
 
-    async def test_registering_the_same_name_for_the_same_process_again_is_a_no_op(
+    async def test_registering_a_taken_name_again_fails_even_for_its_holder(
         self, procs: Processes
     ) -> None:
+        # Erlang's register/2 refuses a taken name, and a second name for a process
         pid = await procs.start()
         assert register("worker", pid) is True
-        assert register("worker", pid) is True
+        assert register("worker", pid) is False
+        assert register("another", pid) is False
         assert registered() == ["worker"]
         unregister("worker")
 
     async def test_register_of_a_dead_process_raises_NoProcess(self, procs: Processes) -> None:
         pid = await procs.start()
-        send(pid, ("stop", "normal"))
+        send_nowait(pid, ("stop", "normal"))
         await procs.wait_down(pid)
         with pytest.raises(NoProcess, match=r"register\('late', <PID 0\.\d+>\).*not alive"):
             register("late", pid)
@@ -243,7 +247,7 @@ class TestReleaseOnExit:
     ) -> None:
         pid = await procs.start(name="worker")
         assert whereis("worker") == pid
-        send(pid, stop)
+        send_nowait(pid, stop)
         await procs.wait_down(pid)
         assert whereis("worker") is None
         assert registered() == []
@@ -262,7 +266,7 @@ class TestReleaseOnExit:
         pid = await Worker.start(task_group=procs.tg, name="started")
         procs.watch(pid)
         assert whereis("started") == pid
-        send("started", ("stop", "normal"))
+        send_nowait("started", ("stop", "normal"))
         await procs.wait_down(pid)
         assert whereis("started") is None
 
@@ -308,12 +312,12 @@ class TestNamesAsTargets:
         self, procs: Processes
     ) -> None:
         pid = await procs.start(name="gone")
-        send(pid, ("stop", "normal"))
+        send_nowait(pid, ("stop", "normal"))
         await procs.wait_down(pid)
         with pytest.raises(NoProcess, match=r"send\(\) to 'gone'.*no process is registered"):
-            send("gone", "hello")
+            send_nowait("gone", "hello")
         with pytest.raises(NoProcess, match=r"cast\(\) to 'gone'.*no process is registered"):
-            cast("gone", "hello")
+            cast_nowait("gone", "hello")
         with pytest.raises(CallNoProc, match=r"'gone'.*no process is registered") as e:
             await call("gone", "get")
         assert (e.value.server, e.value.reason) == ("gone", "noproc")

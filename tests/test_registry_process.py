@@ -35,9 +35,9 @@ from anyotp import (
     exit_process,
     is_alive,
     monitor,
-    send,
+    send_nowait,
 )
-from anyotp._core._process import resolve
+from anyotp._core import Proc, route
 from anyotp._registry import _Watch
 
 pytestmark = pytest.mark.anyio
@@ -120,10 +120,16 @@ async def client(tg: anyio.abc.TaskGroup, setup: Callable[[], Any] | None = None
     return await Client.start(setup, task_group=tg)
 
 
+def resolve(target: Any) -> Any:
+    """The behaviour object of a live local process (the Registry instance)."""
+    proc = route(target)
+    return proc.body if type(proc) is Proc else None
+
+
 def registry_watches(pid: PID) -> list[_Watch]:
-    proc = pid._proc
-    assert proc is not None
-    return [m for m in proc._monitors.values() if isinstance(m, _Watch)]
+    proc = route(pid)
+    assert type(proc) is Proc
+    return [m for m in proc.monitors.values() if isinstance(m, _Watch)]
 
 
 # --------------------------------------------------------------------------- start
@@ -377,7 +383,7 @@ class TestReads:
             await Registry.dispatch(reg, "empty", calls.append)
             assert calls == []  # like Elixir: no entries, no call
             await Registry.dispatch(
-                reg, "t", lambda entries: [send(p, ("msg", v)) for p, v in entries]
+                reg, "t", lambda entries: [send_nowait(p, ("msg", v)) for p, v in entries]
             )
             proc = resolve(pid)
             assert isinstance(proc, Client)
@@ -524,9 +530,9 @@ class TestCleanup:
             await dead()
             assert is_alive(pid)
             assert registry_watches(pid) == []
-            assert obj._entries == {}
-            assert obj._by_pid == {}
-            assert obj._count == 0
+            assert obj._otp_entries == {}
+            assert obj._otp_by_pid == {}
+            assert obj._otp_count == 0
             for name in (reg, "MyRegistry", obj):
                 with pytest.raises(NoProcess, match="not alive"):
                     Registry.lookup(name, "k")
@@ -627,7 +633,7 @@ class TestVia:
             for name in (("via", "MyRegistry", "worker1"), Via(reg, "worker1")):
                 assert await call(name, "ping") == ("pong", pid)
             await cast(("via", "MyRegistry", "worker1"), "c")
-            send(Via("MyRegistry", "worker1"), "i")
+            send_nowait(Via("MyRegistry", "worker1"), "i")
             assert await call(pid, "log") == [("cast", "c"), ("info", "i")]
             tg.cancel_scope.cancel()
 
@@ -641,8 +647,8 @@ class TestVia:
             dead = await watch(tg, pid)
             exit_process(pid, "kill")
             await dead()
-            with pytest.raises(NoProcess, match="not alive"):
-                send(name, "hello")
+            with pytest.raises(NoProcess, match="is alive"):
+                send_nowait(name, "hello")
             with pytest.raises(CallNoProc):
                 await call(name, "ping")
             # the name is free again
@@ -689,19 +695,21 @@ class TestVia:
             await Registry.start(keys="duplicate", task_group=tg, name="Topics")
             name = ("via", "Topics", "w")
             with pytest.raises(ValueError, match="via-names need a unique registry"):
-                send(name, "hello")
-            with pytest.raises(ValueError, match="via-names need a unique registry"):
+                send_nowait(name, "hello")
+            with pytest.raises(StartError, match="via-names need a unique registry") as e:
                 await Worker.start(task_group=tg, name=name)
+            assert isinstance(e.value.__cause__, ValueError)
             # the failed start left nothing behind (the autouse fixture checks too)
             assert Registry.count("Topics") == 0
             tg.cancel_scope.cancel()
 
     async def test_a_via_name_on_a_dead_registry_raises_no_process(self) -> None:
         with pytest.raises(NoProcess, match="the registry 'Gone' is not alive"):
-            send(("via", "Gone", "w"), "hello")
+            send_nowait(("via", "Gone", "w"), "hello")
         async with anyio.create_task_group() as tg:
-            with pytest.raises(NoProcess, match="the registry 'Gone' is not alive"):
+            with pytest.raises(StartError, match="the registry 'Gone' is not alive") as e:
                 await Worker.start(task_group=tg, name=("via", "Gone", "w"))
+            assert isinstance(e.value.__cause__, NoProcess)
 
     async def test_unregister_name_removes_the_key_whoever_holds_it(self) -> None:
         async with anyio.create_task_group() as tg:

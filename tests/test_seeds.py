@@ -32,6 +32,7 @@ from anyotp import (
     register,
     registered,
     send,
+    send_nowait,
     unregister,
     whereis,
 )
@@ -151,7 +152,7 @@ class TestSeedActor:
 
             async def run(self, state: Any) -> Any:
                 return await self.receive(
-                    (("ping", PID), lambda sender: send(sender, ("pong", state))),
+                    (("ping", PID), lambda sender: send_nowait(sender, ("pong", state))),
                     ("count", lambda: state + 1),
                     ("stop", lambda: self.stop()),
                 )
@@ -501,7 +502,7 @@ class TestSeedRegistry:
             assert whereis("stack") == pid
             assert "stack" in registered()
             assert await call("stack", "pop") is None
-            assert register("stack", pid) is True  # already ours
+            assert register("stack", pid) is False  # taken (by itself: Erlang's register/2)
             other = await Stack.start(task_group=tg)
             assert register("stack", other) is False  # taken
             assert unregister("stack") is True

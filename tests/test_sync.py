@@ -48,7 +48,11 @@ def queue_len(server: TypedGenServer[Any, Any, Any]) -> int:
 
 
 def server_started(server: TypedGenServer[Any, Any, Any]) -> bool:
-    return server._pid is not None
+    try:
+        _ = server.pid
+    except GenServerError:
+        return False
+    return True
 
 
 def server_thread_alive(server: TypedGenServer[Any, Any, Any]) -> bool:
@@ -115,7 +119,7 @@ def counter() -> Iterator[Counter]:
     server.start()
     yield server
     server.gate.set()
-    if server._status is not anyotp.Status.DEAD:
+    if anyotp.is_alive(server.pid):
         server.stop(timeout=WAIT)
 
 
@@ -829,14 +833,16 @@ class TestModuleCallAndCast:
         ):
             anyotp.sync.call("nobody", {"action": "get"})
 
-    def test_call_and_cast_to_a_dead_pid_raise_genserver_error(self) -> None:
+    def test_a_call_to_a_dead_pid_raises_callnoproc_and_a_cast_is_dropped(self) -> None:
         server = Counter()
         server.start()
         server.stop()
-        with pytest.raises(GenServerError, match="that process is not alive"):
+        with pytest.raises(GenServerError, match="that process is not alive") as e:
             anyotp.sync.call(server.pid, {"action": "get"})
-        with pytest.raises(GenServerError, match="that process is not alive"):
-            anyotp.sync.cast(server.pid, {"action": "get"})
+        assert isinstance(e.value, anyotp.CallNoProc)
+        assert isinstance(e.value, LookupError)
+        assert e.value.reason == "noproc"
+        anyotp.sync.cast(server.pid, {"action": "get"})  # dropped, as in OTP
 
     def test_a_request_of_the_wrong_type_sent_by_pid_fails_the_caller_not_the_server(
         self, counter: Counter, caplog: pytest.LogCaptureFixture

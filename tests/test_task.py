@@ -342,7 +342,7 @@ class TestTaskRefusedAtStart:
         from anyotp._exceptions import StartError
 
         class Refused(Task):
-            async def _boot(self, args: Any, kwargs: Any, ack: Any) -> Any:
+            async def _otp_boot(self, proc: Any, args: Any, kwargs: Any, ack: Any) -> Any:
                 raise RuntimeError("refused before init")
 
         async with anyio.create_task_group() as tg:

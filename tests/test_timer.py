@@ -16,6 +16,7 @@ from anyotp import (
     send_after,
     send_interval,
 )
+from anyotp._core import route
 
 pytestmark = pytest.mark.anyio
 
@@ -43,7 +44,7 @@ async def collect(setup: Any, want: int) -> tuple[list[Any], Any]:
         pid = await Collector.start(setup, got, done, want, task_group=tg)
         with anyio.fail_after(3):
             await done.wait()
-        refs = pid._proc.refs  # type: ignore[union-attr]
+        refs = route(pid).body.refs  # type: ignore[union-attr]
         tg.cancel_scope.cancel()
     return got, refs
 

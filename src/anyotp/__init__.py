@@ -1,11 +1,12 @@
 """anyotp: Erlang/OTP for Python, on AnyIO (asyncio and trio).
 
-Layering (a lower layer never imports a higher one)::
+Layering (a lower layer never imports a higher one; tests/test_layers.py checks it)::
 
-    _exceptions  <-  _core (ids, pattern, mailbox, backend, process, names)
-                 <-  _actor  <-  _genserver  <-  _task, _supervisor, _registry
-                 <-  _dynamic_supervisor  <-  _task_supervisor (Elixir's Task API)
-                 <-  sync (thread API)
+    _exceptions  <-  _core (the sealed runtime: see _core/__init__.py)
+                 <-  _actor  <-  _child_spec  <-  _task  <-  _genserver
+                 <-  _timer, _agent, _statem, _registry, _introspection
+                 <-  _supervisor  <-  _dynamic_supervisor  <-  _task_supervisor
+                 <-  _application  <-  sync (thread API), testing
 
 This module only re-exports the public names.
 """
@@ -14,33 +15,35 @@ from ._actor import Actor as Actor
 from ._actor import ActorHandle as ActorHandle
 from ._agent import Agent as Agent
 from ._application import run as run
-from ._core._ids import PID as PID
-from ._core._ids import Ref as Ref
-from ._core._ids import make_ref as make_ref
-from ._core._names import Via as Via
-from ._core._names import ViaRegistry as ViaRegistry
-from ._core._names import register as register
-from ._core._names import registered as registered
-from ._core._names import unregister as unregister
-from ._core._names import whereis as whereis
-from ._core._pattern import ANY as ANY
-from ._core._pattern import IGNORE as IGNORE
-from ._core._pattern import _ as _
-from ._core._pattern import match as match
-from ._core._process import ChildTasks as ChildTasks
-from ._core._process import From as From
-from ._core._process import Status as Status
-from ._core._process import call as call
-from ._core._process import cast as cast
-from ._core._process import demonitor as demonitor
-from ._core._process import exit_process as exit_process
-from ._core._process import is_alive as is_alive
-from ._core._process import link as link
-from ._core._process import monitor as monitor
-from ._core._process import processes as processes
-from ._core._process import self_pid as self_pid
-from ._core._process import send as send
-from ._core._process import unlink as unlink
+from ._core import ANY as ANY
+from ._core import IGNORE as IGNORE
+from ._core import PID as PID
+from ._core import ChildTasks as ChildTasks
+from ._core import From as From
+from ._core import Ref as Ref
+from ._core import Status as Status
+from ._core import Via as Via
+from ._core import ViaRegistry as ViaRegistry
+from ._core import _ as _
+from ._core import call as call
+from ._core import cast as cast
+from ._core import cast_nowait as cast_nowait
+from ._core import demonitor as demonitor
+from ._core import exit_process as exit_process
+from ._core import is_alive as is_alive
+from ._core import link as link
+from ._core import make_ref as make_ref
+from ._core import match as match
+from ._core import monitor as monitor
+from ._core import processes as processes
+from ._core import register as register
+from ._core import registered as registered
+from ._core import self_pid as self_pid
+from ._core import send as send
+from ._core import send_nowait as send_nowait
+from ._core import unlink as unlink
+from ._core import unregister as unregister
+from ._core import whereis as whereis
 from ._dynamic_supervisor import DynamicSupervisor as DynamicSupervisor
 from ._exceptions import CallError as CallError
 from ._exceptions import CallExit as CallExit
@@ -82,7 +85,7 @@ from ._supervisor import RestartType as RestartType
 from ._supervisor import Supervisor as Supervisor
 from ._task import Task as Task
 from ._task import TaskHandle as TaskHandle
-from ._task_supervisor import TaskStream as TaskStream
+from ._task import TaskStream as TaskStream
 from ._task_supervisor import TaskSupervisor as TaskSupervisor
 from ._timer import TimerRef as TimerRef
 from ._timer import cancel_timer as cancel_timer
@@ -146,6 +149,7 @@ __all__ = [
     "call",
     "cancel_timer",
     "cast",
+    "cast_nowait",
     "demonitor",
     "exit_process",
     "format_tree",
@@ -166,6 +170,7 @@ __all__ = [
     "send",
     "send_after",
     "send_interval",
+    "send_nowait",
     "supervision_tree",
     "unlink",
     "unregister",

@@ -26,25 +26,34 @@ from collections.abc import Callable
 from types import CoroutineType
 from typing import Any, TypeVar
 
-from ._core._backend import current_loop
-from ._core._ids import PID
-from ._core._pattern import compile_patterns
-from ._core._process import (
+from ._core import (
+    DEAD,
+    PID,
+    REDUCTIONS,
     RUNNING,
+    STARTING,
     ChildTasks,
-    Process,
+    Proc,
+    ProcessExit,
     Shutdown,
     Waiter,
-    _current,
-    _Exit,
-    _maybe_await,
-    start_process,
+    child_tasks,
+    compile_patterns,
+    current_process,
+    log,
+    maybe_await,
+    spawn,
+    stop,
+    wait_dead,
 )
-from ._exceptions import InvalidPattern, NotInProcess
+from ._core import on_exit as add_exit_hook
+from ._exceptions import InvalidPattern
 
 __all__ = ["Actor", "ActorHandle"]
 
 A = TypeVar("A", bound="Actor")
+
+_MASK = REDUCTIONS - 1
 
 
 class ActorHandle:
@@ -56,7 +65,7 @@ class ActorHandle:
 
     __slots__ = ("_proc", "pid")
 
-    def __init__(self, proc: Process) -> None:
+    def __init__(self, proc: Proc) -> None:
         self._proc = proc
         self.pid: PID = proc.pid
 
@@ -70,45 +79,17 @@ class ActorHandle:
         Returns:
             The reason it actually exited with.
         """
-        return await _stop_and_wait(self._proc, reason, timeout)
+        return await stop(self._proc, reason, timeout)
 
     async def wait(self) -> Any:
         """Wait until the actor exits; returns its exit reason."""
-        return await self._proc._wait_dead()
+        return await wait_dead(self._proc)
 
     def __repr__(self) -> str:
         return f"<ActorHandle {self.pid!r}>"
 
 
-async def _stop_and_wait(proc: Process, reason: Any, timeout: float | None) -> Any:
-    loop = current_loop()
-    if loop is None:
-        raise NotInProcess("stopping a process needs a running event loop")
-    from ._core._process import DEAD, TIMEOUT, _DeathWatch
-
-    if proc._status is DEAD:
-        return proc.exit_reason
-    w = loop.new_waiter()
-    watch = _DeathWatch(w)
-    proc._monitors[watch] = watch
-    try:
-        if proc._status is DEAD:
-            return proc.exit_reason
-        proc._force_exit(reason)
-        got = await w.wait(timeout)
-        if got is TIMEOUT:
-            # a timed-out waiter is spent (asyncio): wait for the kill on a fresh one
-            w = watch.waiter = loop.new_waiter()
-            if proc._status is DEAD:
-                return proc.exit_reason
-            proc._signal_exit(None, "kill")
-            got = await w.wait(None)
-        return got
-    finally:
-        proc._monitors.pop(watch, None)
-
-
-def _task_group_target(cls_name: str, task_group: Any) -> tuple[Any, Process | None]:
+def task_group_target(cls_name: str, task_group: Any) -> tuple[Any, Proc | None]:
     """Resolve ``task_group=``: an anyio TaskGroup, or ``self.children`` (owned start)."""
     if task_group is None:
         raise TypeError(
@@ -117,10 +98,10 @@ def _task_group_target(cls_name: str, task_group: Any) -> tuple[Any, Process | N
             f"{cls_name}.start(task_group=tg)`), or `self.children` inside an actor"
         )
     if isinstance(task_group, ChildTasks):
-        owner = task_group._owner
-        if owner._status is not RUNNING and owner._status != 0:
+        owner = task_group.owner
+        if owner.status is not RUNNING and owner.status is not STARTING:
             raise RuntimeError(f"{owner!r} is exiting: it cannot start children")
-        return owner._tg, owner
+        return owner.tg, owner
     if not hasattr(task_group, "start_soon"):
         raise TypeError(
             f"{cls_name}.start(task_group=...) takes an anyio TaskGroup, got "
@@ -129,13 +110,67 @@ def _task_group_target(cls_name: str, task_group: Any) -> tuple[Any, Process | N
     return task_group, None
 
 
-class Actor(Process):
+class Actor:
     """Base actor: subclass it and implement :meth:`run` (and usually :meth:`init`).
 
     Lifecycle: ``init(*args, **kwargs)`` -> ``run(state)`` in a loop ->
     ``terminate(reason, state)``.  ``terminate`` runs on every exit except a kill,
     including cancellation of the surrounding task group.
+
+    Reserved names: a subclass may use any attribute name except the public ones
+    below (``pid``, ``trap_exit``, ``exit_reason``, ``children``, the callbacks and
+    methods) and names that start with ``_otp_``, which are the runtime's.
+
+    Attributes:
+        trap_exit: when True, exit signals from linked processes arrive as
+            ``("EXIT", pid, reason)`` messages instead of killing this process (except
+            ``"kill"``).  Set it as a class attribute or in ``init``; like
+            ``process_flag(trap_exit, true)``.
     """
+
+    trap_exit: bool = False
+    #: the process control block, once started (the one runtime field of the object)
+    _otp_pcb: Proc | None = None
+    #: set when init failed: OTP does not call terminate then
+    _otp_no_terminate: bool = False
+
+    @property
+    def pid(self) -> PID:
+        """This process's PID.
+
+        Raises:
+            RuntimeError: the process was never started.
+        """
+        pcb = self._otp_pcb
+        if pcb is None:
+            raise RuntimeError(
+                f"{type(self).__name__} has no PID: it was never started "
+                f"(use `await {type(self).__name__}.start(task_group=tg)`)"
+            )
+        return pcb.pid
+
+    @property
+    def exit_reason(self) -> Any:
+        """The reason the process exited with, once dead (None before)."""
+        pcb = self._otp_pcb
+        return None if pcb is None or pcb.status is not DEAD else pcb.exit_reason
+
+    def __repr__(self) -> str:
+        pcb = self._otp_pcb
+        if pcb is None:
+            return f"<{type(self).__name__} not started>"
+        return repr(pcb)
+
+    def _otp_proc(self) -> Proc:
+        pcb = self._otp_pcb
+        assert pcb is not None, "the process is not started"
+        return pcb
+
+    def _otp_started(self, what: str) -> Proc:
+        pcb = self._otp_pcb
+        if pcb is None:
+            raise RuntimeError(f"{type(self).__name__}.{what}: the actor was never started")
+        return pcb
 
     # ------------------------------------------------------------- callbacks
 
@@ -166,40 +201,48 @@ class Actor(Process):
 
     # --------------------------------------------------------------- runtime
 
-    _no_terminate: bool = False
-
-    async def _boot(self, args: tuple[Any, ...], kwargs: dict[str, Any], ack: Waiter) -> Any:
+    async def _otp_boot(
+        self, proc: Proc, args: tuple[Any, ...], kwargs: dict[str, Any], ack: Waiter
+    ) -> Any:
         try:
-            state = self._check_init(await _maybe_await(self.init(*args, **kwargs)))
+            state = self._otp_check_init(await maybe_await(self.init(*args, **kwargs)))
         except BaseException:
-            self._no_terminate = True  # OTP: a failed init does not call terminate
+            self._otp_no_terminate = True  # OTP: a failed init does not call terminate
             raise
-        self._state = state
-        self._status = RUNNING
+        proc.state = state
+        proc.status = RUNNING
         ack.set(None)
         return state
 
-    def _check_init(self, result: Any) -> Any:
+    def _otp_check_init(self, result: Any) -> Any:
         """Validate what ``init`` returned, before ``start`` returns (a subclass hook)."""
         return result
 
-    async def _serve(self, state: Any) -> None:
+    async def _otp_serve(self, state: Any) -> None:
+        proc = self._otp_pcb
+        assert proc is not None
         run = self.run
+        checkpoint = proc.loop.checkpoint
         while True:
             state = await run(state)
-            self._state = state
+            proc.state = state
+            # the reduction budget: a run() that never awaits still lets the loop run
+            # (and a cancellation in) every REDUCTIONS turns
+            proc.reductions = r = proc.reductions + 1
+            if not r & _MASK and checkpoint is not None:
+                await checkpoint()
 
-    async def _cleanup(self, reason: Any) -> Any:
-        if self._no_terminate:
+    async def _otp_cleanup(self, reason: Any) -> Any:
+        if self._otp_no_terminate:
             return reason
+        proc = self._otp_pcb
+        assert proc is not None
         try:
-            await _maybe_await(self.terminate(reason, self._state))
-        except _Exit as e:  # stop(r) in terminate: exit with r (Erlang: exit/1 there)
+            await maybe_await(self.terminate(reason, proc.state))
+        except ProcessExit as e:  # stop(r) in terminate: exit with r (Erlang: exit/1 there)
             return e.reason
         except Exception as e:
-            from ._core._process import log
-
-            log.error("%r: terminate(%r, ...) raised %r", self, reason, e, exc_info=e)
+            log.error("%r: terminate(%r, ...) raised %r", proc, reason, e, exc_info=e)
         return reason
 
     async def receive(
@@ -225,8 +268,7 @@ class Actor(Process):
             InvalidPattern: an argument is not a ``(pattern, handler)`` pair, or a
                 pattern contains a dict/set literal.
         """
-        if self._pid is None:
-            raise RuntimeError(f"{type(self).__name__}.receive(): the actor was never started")
+        proc = self._otp_started("receive()")
         for p in patterns:
             if type(p) is not tuple or len(p) != 2 or not callable(p[1]):
                 raise InvalidPattern(
@@ -236,7 +278,12 @@ class Actor(Process):
         if not patterns:
             raise InvalidPattern("receive() needs at least one (pattern, handler) pair")
         key = compile_patterns(tuple([p[0] for p in patterns]))
-        index, extracted = await self._mbox.receive(key, timeout)
+        index, extracted = await proc.mbox.receive(key, timeout)
+        proc.reductions = r = proc.reductions + 1
+        if not r & _MASK:  # a receive that keeps finding queued messages yields too
+            checkpoint = proc.loop.checkpoint
+            if checkpoint is not None:
+                await checkpoint()
         result = patterns[index][1](*extracted)
         # Await only what needs it, found by a type lookup rather than
         # inspect.isawaitable (an ABC check): bench ping_pong.
@@ -267,9 +314,8 @@ class Actor(Process):
             TypeError: no ``task_group`` was given.
             StartError: ``init`` raised (chained as ``__cause__``), or ``name`` is taken.
         """
-        tg, owner = _task_group_target(cls.__name__, task_group)
-        proc = cls()
-        return await start_process(proc, args, kwargs, tg, owner=owner, name=name)
+        tg, owner = task_group_target(cls.__name__, task_group)
+        return await spawn(cls(), args, kwargs, tg, owner=owner, name=name)
 
     @classmethod
     async def start_link(
@@ -283,9 +329,8 @@ class Actor(Process):
         Raises:
             NotInProcess: called outside a process (there is nothing to link to).
         """
-        tg, owner = _task_group_target(cls.__name__, task_group)
-        proc = cls()
-        return await start_process(proc, args, kwargs, tg, owner=owner, link=True, name=name)
+        tg, owner = task_group_target(cls.__name__, task_group)
+        return await spawn(cls(), args, kwargs, tg, owner=owner, link=True, name=name)
 
     # ------------------------------------------------------- inside the actor
 
@@ -296,22 +341,19 @@ class Actor(Process):
         internal exception that unwinds to the runtime, so code after it does not run.
         From anywhere else it asks the actor to exit and returns at once.
         """
-        if _current.get() is self:
-            raise _Exit(reason)
-        if self._pid is None:
-            raise RuntimeError(f"{type(self).__name__}.stop(): the actor was never started")
-        self._force_exit(reason)
+        proc = self._otp_started("stop()")
+        if current_process() is proc:
+            raise ProcessExit(reason)
+        proc.force_exit(reason)
 
     @property
     def children(self) -> ChildTasks:
         """The actor's own task group: tasks and processes started in it are
         cancelled (stopped) and waited for when the actor exits, for any reason."""
-        c = self._child_tasks
-        if c is None:
-            if self._pid is None:
-                raise RuntimeError(f"{type(self).__name__}.children: the actor is not started")
-            c = self._child_tasks = ChildTasks(self)
-        return c
+        pcb = self._otp_pcb
+        if pcb is None:
+            raise RuntimeError(f"{type(self).__name__}.children: the actor is not started")
+        return child_tasks(pcb)
 
     def start_soon_child(self, fn: Callable[..., Any], *args: Any, name: str | None = None) -> None:
         """Run ``fn(*args)`` (sync or async) as a task in :attr:`children`."""
@@ -341,27 +383,26 @@ class Actor(Process):
         """
         if not (isinstance(actor_cls, type) and issubclass(actor_cls, Actor)):
             raise TypeError(f"spawn_child_actor() takes an Actor subclass, got {actor_cls!r}")
+        me = self._otp_started("spawn_child_actor()")
         child = actor_cls()
-        await start_process(child, args, kwargs, self._tg, owner=self, shutdown=shutdown)
+        await spawn(child, args, kwargs, me.tg, owner=me, shutdown=shutdown)
+        pcb = child._otp_pcb
+        assert pcb is not None
         if on_exit is not None:
-            watch = _OnExit(self, on_exit)
-            child._monitors[watch] = watch
-            if child._status == 3:
-                child._monitors.pop(watch, None)
-                watch.down(child.pid, child.exit_reason)
-        return ActorHandle(child)
+            add_exit_hook(pcb, _OnExit(me, on_exit))
+        return ActorHandle(pcb)
 
 
 class _OnExit:
     __slots__ = ("callback", "owner")
 
-    def __init__(self, owner: Actor, callback: Callable[[PID, Any], Any]) -> None:
+    def __init__(self, owner: Proc, callback: Callable[[PID, Any], Any]) -> None:
         self.owner = owner
         self.callback = callback
 
     def down(self, pid: PID, reason: Any) -> None:
         owner = self.owner
-        if owner._on_loop(self.down, pid, reason):
+        if owner.on_loop(self.down, pid, reason):
             return
-        if owner._status is RUNNING:
-            owner.children.start_soon(self.callback, pid, reason)
+        if owner.status is RUNNING:
+            child_tasks(owner).start_soon(self.callback, pid, reason)

@@ -13,11 +13,11 @@ supervisor restarts it); the caller of ``get``/``update`` gets ``CallExit``.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
-from ._core._ids import PID
-from ._core._process import _maybe_await, call, cast
+from ._core import Target, call, cast, cast_nowait
+from ._core import maybe_await as _maybe_await
 from ._genserver import GenServer
 
 __all__ = ["Agent"]
@@ -59,7 +59,7 @@ class Agent(GenServer):
         return await super().handle_cast(request, state)
 
     @staticmethod
-    async def get(agent: PID | str, fn: Callable[[Any], Any], timeout: float | None = 5.0) -> Any:
+    async def get(agent: Target, fn: Callable[[Any], Any], timeout: float | None = 5.0) -> Any:
         """Return ``fn(value)``, computed in the agent; like ``Agent.get/3``.
 
         Raises:
@@ -68,24 +68,27 @@ class Agent(GenServer):
         return await call(agent, (_GET, fn), timeout)
 
     @staticmethod
-    async def update(
-        agent: PID | str, fn: Callable[[Any], Any], timeout: float | None = 5.0
-    ) -> None:
+    async def update(agent: Target, fn: Callable[[Any], Any], timeout: float | None = 5.0) -> None:
         """Replace the value with ``fn(value)`` and wait until done; like ``Agent.update/3``."""
         await call(agent, (_UPDATE, fn), timeout)
 
     @staticmethod
     async def get_and_update(
-        agent: PID | str, fn: Callable[[Any], tuple[Any, Any]], timeout: float | None = 5.0
+        agent: Target, fn: Callable[[Any], tuple[Any, Any]], timeout: float | None = 5.0
     ) -> Any:
         """``fn(value)`` returns ``(result, new_value)``: store the new value, return the
         result; like ``Agent.get_and_update/3``."""
         return await call(agent, (_GET_AND_UPDATE, fn), timeout)
 
     @staticmethod
-    def cast(agent: PID | str, fn: Callable[[Any], Any]) -> Awaitable[None]:
+    async def cast(agent: Target, fn: Callable[[Any], Any]) -> None:
         """Replace the value with ``fn(value)`` without waiting; like ``Agent.cast/2``.
 
-        Like :func:`~anyotp.cast`, it is delivered at once and may be awaited or not.
+        Like :func:`~anyotp.cast`: delivered at once, a checkpoint every few casts.
         """
-        return cast(agent, (_UPDATE, fn))
+        await cast(agent, (_UPDATE, fn))
+
+    @staticmethod
+    def cast_nowait(agent: Target, fn: Callable[[Any], Any]) -> None:
+        """:meth:`cast` as a plain function (any thread), like :func:`~anyotp.cast_nowait`."""
+        cast_nowait(agent, (_UPDATE, fn))

@@ -22,9 +22,9 @@ from typing import Any
 
 import anyio
 
-from ._core._process import Process, log, start_process
+from ._child_spec import ChildSpec
+from ._core import is_process_class, log, spawn, wait_dead
 from ._exceptions import StartError
-from ._supervisor import ChildSpec
 
 __all__ = ["run"]
 
@@ -32,7 +32,7 @@ _DEFAULT_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def run(
-    root: type[Process] | ChildSpec,
+    root: type[Any] | ChildSpec,
     *args: Any,
     backend: str = "asyncio",
     backend_options: dict[str, Any] | None = None,
@@ -57,7 +57,7 @@ def run(
         cls, args, kwargs = root.actor_class, root.args, dict(root.kwargs)
     else:
         cls = root
-    if not (isinstance(cls, type) and issubclass(cls, Process)):
+    if not (isinstance(cls, type) and is_process_class(cls)):
         raise TypeError(f"run() takes a process class or a ChildSpec, got {root!r}")
     status: int = anyio.run(
         _main, cls, args, kwargs, signals, backend=backend, backend_options=backend_options
@@ -66,7 +66,7 @@ def run(
 
 
 async def _main(
-    cls: type[Process],
+    cls: type[Any],
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     signals: tuple[signal.Signals, ...],
@@ -78,12 +78,13 @@ async def _main(
     receiver = anyio.open_signal_receiver(*signals) if use_signals else contextlib.nullcontext()
     with receiver as received:
         async with anyio.create_task_group() as tg:
-            proc = cls()
+            body = cls()
             try:
-                await start_process(proc, args, kwargs, tg)
+                await spawn(body, args, kwargs, tg)
             except StartError as e:
                 log.error("application %s failed to start: %s", cls.__name__, e, exc_info=e)
                 return 1
+            proc = body._otp_pcb
 
             async def on_signal(received: AsyncIterator[signal.Signals]) -> None:
                 nonlocal stopped_by_signal
@@ -92,14 +93,14 @@ async def _main(
                     if not stopped_by_signal:
                         log.info("%s received; stopping %s", name, cls.__name__)
                         stopped_by_signal = True
-                        proc._force_exit("shutdown")
+                        proc.force_exit("shutdown")
                     else:  # a second signal: do not wait for an orderly shutdown
                         log.warning("%s received again; killing %s", name, cls.__name__)
-                        proc._signal_exit(None, "kill")
+                        proc.signal_exit(None, "kill")
 
             if received is not None:
                 tg.start_soon(on_signal, received)
-            reason = await proc._wait_dead()
+            reason = await wait_dead(proc)
             tg.cancel_scope.cancel()
     if stopped_by_signal or (type(reason) is str and reason == "normal"):
         return 0

@@ -37,9 +37,9 @@ Ids
     ``which_children``.  Children are addressed by PID.
 
 Exit
-    On exit, children are stopped newest first (reverse start order; a restarted child
-    counts as started when it restarted), each given its spec's ``shutdown`` seconds
-    (reason ``"shutdown"``, ``terminate`` runs) before it is killed.
+    On exit, children are stopped concurrently, as OTP does, each given its spec's
+    ``shutdown`` seconds (reason ``"shutdown"``, ``terminate`` runs) before it is
+    killed; the supervisor exits once all are dead.
 """
 
 from __future__ import annotations
@@ -48,19 +48,13 @@ import enum
 from collections import deque
 from typing import Any
 
-from ._core._ids import PID
-from ._core._process import From, Process, Waiter, log, start_process
-from ._core._process import call as _call
+from ._child_spec import SUP_TAG as _SUP
+from ._child_spec import ChildInfo, ChildSpec, RestartType, is_abnormal
+from ._child_spec import Reject as _Reject
+from ._child_spec import supervisor_request as _request
+from ._core import PID, From, Proc, Target, Waiter, log, spawn, stop, stop_all
 from ._exceptions import StartError, SupervisorError
-from ._supervisor import (
-    _SUP,
-    ChildInfo,
-    ChildSpec,
-    RestartType,
-    _Reject,
-    _SupervisorBase,
-    is_abnormal,
-)
+from ._supervisor import _SupervisorBase
 
 __all__ = ["DynamicSupervisor"]
 
@@ -77,16 +71,9 @@ class _Dyn:
 
     __slots__ = ("proc", "spec")
 
-    def __init__(self, spec: ChildSpec, proc: Process) -> None:
+    def __init__(self, spec: ChildSpec, proc: Proc) -> None:
         self.spec = spec
         self.proc = proc
-
-
-async def _request(sup: PID | str, *request: Any, timeout: float | None) -> Any:
-    got = await _call(sup, (_SUP, *request), timeout)
-    if type(got) is _Reject:
-        raise SupervisorError(got.message) from got.cause
-    return got
 
 
 class DynamicSupervisor(_SupervisorBase):
@@ -109,15 +96,17 @@ class DynamicSupervisor(_SupervisorBase):
     max_restarts: int = 3
     max_seconds: float = 5.0
 
-    _children: dict[PID, _Dyn]
+    _otp_children: dict[PID, _Dyn]
 
     # ------------------------------------------------------------------ server
 
-    async def _boot(self, args: tuple[Any, ...], kwargs: dict[str, Any], ack: Waiter) -> Any:
+    async def _otp_boot(
+        self, proc: Proc, args: tuple[Any, ...], kwargs: dict[str, Any], ack: Waiter
+    ) -> Any:
         # Set up here, not in init, so that a subclass's init need not call super().
-        self._children = {}
-        self._restarts = deque()
-        return await super()._boot(args, kwargs, ack)
+        self._otp_children = {}
+        self._otp_restarts = deque()
+        return await super()._otp_boot(proc, args, kwargs, ack)
 
     async def init(
         self,
@@ -156,31 +145,41 @@ class DynamicSupervisor(_SupervisorBase):
             raise SupervisorError(f"{name}: max_seconds must be seconds > 0, got {ms!r}")
         return None
 
-    async def _start(self, spec: ChildSpec) -> PID:
-        proc: Process = spec.actor_class()
-        await start_process(
-            proc,
+    async def _otp_start(self, spec: ChildSpec) -> PID:
+        body = spec.actor_class()
+        await spawn(
+            body,
             spec.args,
             dict(spec.kwargs),
-            self._tg,
-            owner=self,
+            self._otp_proc().tg,
+            owner=self._otp_proc(),
             link=True,
             shutdown=spec.shutdown_timeout,
             name=spec.name,
         )
         # If it already exited, its EXIT is in our mailbox and handle_info sees it.
-        self._children[proc.pid] = _Dyn(spec, proc)
+        proc: Proc = body._otp_pcb
+        self._otp_children[proc.pid] = _Dyn(spec, proc)
         return proc.pid
+
+    async def _otp_stop_owned(self) -> None:
+        # OTP stops a dynamic supervisor's children concurrently, each within its own
+        # shutdown (a runtime hook, run before the core stops whatever else is owned).
+        children = list(getattr(self, "_otp_children", {}).values())
+        owned = self._otp_proc().owned
+        for c in children:
+            owned.pop(c.proc, None)
+        await stop_all([(c.proc, c.spec.shutdown_timeout) for c in children])
 
     async def handle_info(self, message: Any, state: Any) -> Any:
         if type(message) is tuple and len(message) == 3 and message[0] == "EXIT":
-            child = self._children.pop(message[1], None)
+            child = self._otp_children.pop(message[1], None)
             if child is not None:
-                await self._child_exited(child, message[2])
+                await self._otp_child_exited(child, message[2])
             return state
         return await super().handle_info(message, state)
 
-    async def _child_exited(self, child: _Dyn, reason: Any) -> None:
+    async def _otp_child_exited(self, child: _Dyn, reason: Any) -> None:
         spec = child.spec
         restart = spec.restart
         if restart is RestartType.TEMPORARY or (
@@ -190,28 +189,28 @@ class DynamicSupervisor(_SupervisorBase):
         log.info(
             "%s %r: child %r %r exited with %r; restarting",
             type(self).__name__,
-            self._pid,
+            self.pid,
             spec.id,
-            child.proc._pid,
+            child.proc.pid,
             reason,
         )
-        self._note_restart()  # exits with "shutdown" past the restart intensity
+        self._otp_note_restart()  # exits with "shutdown" past the restart intensity
         while True:
             try:
-                await self._start(spec)
+                await self._otp_start(spec)
                 return
             except StartError as e:
                 log.error("%s: restarting child %r failed: %r", type(self).__name__, spec.id, e)
-                self._note_restart()
+                self._otp_note_restart()
 
-    def _describe(self) -> str:
-        return f"{type(self).__name__} {self._pid!r}"
+    def _otp_describe(self) -> str:
+        return f"{type(self).__name__} {self.pid!r}"
 
     async def handle_call(self, request: Any, from_: From, state: Any) -> Any:
         if type(request) is not tuple or not request or request[0] != _SUP:
             return await super().handle_call(request, from_, state)
         op = request[1]
-        children = self._children
+        children = self._otp_children
         if op == "which_children":
             rows = [
                 ChildInfo(c.spec.id, pid, c.spec.child_type, c.spec.actor_class)
@@ -234,41 +233,39 @@ class DynamicSupervisor(_SupervisorBase):
             limit = self.max_children
             if limit is not None and len(children) >= limit:
                 return _Reject(
-                    f"start_child({spec.id!r}) on {self._describe()} failed: max_children "
+                    f"start_child({spec.id!r}) on {self._otp_describe()} failed: max_children "
                     f"reached ({len(children)} children running, max_children={limit}); "
                     "terminate_child() one first, or raise max_children"
                 ), state
             try:
-                pid = await self._start(spec)
+                pid = await self._otp_start(spec)
             except StartError as e:
-                return _Reject(f"start_child({spec.id!r}) on {self._describe()} failed: {e}", e), (
-                    state
-                )
+                return _Reject(
+                    f"start_child({spec.id!r}) on {self._otp_describe()} failed: {e}", e
+                ), (state)
             return pid, state
         if op == "terminate_child":
             pid = request[2]
             found = children.pop(pid, None) if type(pid) is PID else None
             if found is None:
                 return _Reject(
-                    f"terminate_child({pid!r}) on {self._describe()} failed: {pid!r} is not a "
+                    f"terminate_child({pid!r}) on {self._otp_describe()} failed: {pid!r} is not a "
                     "child of it (it may have exited already; which_children() lists them)"
                 ), state
-            self._owned.pop(found.proc, None)
-            await self._shutdown(found.proc, found.spec.shutdown_timeout)
+            self._otp_proc().owned.pop(found.proc, None)
+            await stop(found.proc, "shutdown", found.spec.shutdown_timeout)
             return None, state
         if op in ("restart_child", "delete_child"):
             return _Reject(
-                f"{op}() is not supported by {self._describe()}: a DynamicSupervisor keeps no "
+                f"{op}() is not supported by {self._otp_describe()}: a DynamicSupervisor keeps no "
                 "specs of stopped children (start_child() a new one)"
             ), state
-        return _Reject(f"unknown supervisor request {op!r} to {self._describe()}"), state
+        return _Reject(f"unknown supervisor request {op!r} to {self._otp_describe()}"), state
 
     # -------------------------------------------------------------- client API
 
     @staticmethod
-    async def start_child(
-        sup: PID | str, spec: ChildSpec, /, *, timeout: float | None = 5.0
-    ) -> PID:
+    async def start_child(sup: Target, spec: ChildSpec, /, *, timeout: float | None = 5.0) -> PID:
         """Start a child from ``spec`` under the running supervisor ``sup``.
 
         Like ``DynamicSupervisor.start_child/2``.  Returns once the child's ``init``
@@ -299,7 +296,7 @@ class DynamicSupervisor(_SupervisorBase):
         return result
 
     @staticmethod
-    async def terminate_child(sup: PID | str, pid: PID, /, *, timeout: float | None = None) -> None:
+    async def terminate_child(sup: Target, pid: PID, /, *, timeout: float | None = None) -> None:
         """Stop the child ``pid`` and forget it (it is not restarted).
 
         Like ``DynamicSupervisor.terminate_child/2``: the child gets its spec's
@@ -318,7 +315,7 @@ class DynamicSupervisor(_SupervisorBase):
         await _request(sup, "terminate_child", pid, timeout=timeout)
 
     @staticmethod
-    async def which_children(sup: PID | str, /, *, timeout: float | None = 5.0) -> list[ChildInfo]:
+    async def which_children(sup: Target, /, *, timeout: float | None = 5.0) -> list[ChildInfo]:
         """The running children, oldest first; like ``DynamicSupervisor.which_children/1``.
 
         Each row is ``ChildInfo(id, pid, type, actor_class)``; ``id`` is the spec's id.
@@ -330,7 +327,7 @@ class DynamicSupervisor(_SupervisorBase):
         return result
 
     @staticmethod
-    async def count_children(sup: PID | str, /, *, timeout: float | None = 5.0) -> dict[str, int]:
+    async def count_children(sup: Target, /, *, timeout: float | None = 5.0) -> dict[str, int]:
         """Counts ``specs``, ``active``, ``supervisors`` and ``workers`` (running children).
 
         Like ``DynamicSupervisor.count_children/1``.

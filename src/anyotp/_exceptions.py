@@ -13,11 +13,13 @@ The hierarchy::
           ├── CallError                    a ``call`` failed (server, request, timeout, reason)
           │    ├── CallTimeout (TimeoutError)  no reply within the timeout
           │    ├── CallNoProc (NoProcess)      the server was dead or unknown when called
-          │    └── CallExit                    the server exited before replying
+          │    ├── CallExit                    the server exited before replying
+          │    └── GenServerError              the synchronous API's error (``anyotp.sync``)
+          │         ├── GenServerTimeoutError (CallTimeout)
+          │         ├── GenServerNoProc (CallNoProc)
+          │         └── GenServerExit (CallExit)
           ├── SupervisorError (ValueError) a bad ``ChildSpec`` or supervisor request
-          ├── TaskTimeout (TimeoutError)   a task's result did not come in time
-          └── GenServerError               the synchronous API's error (``anyotp.sync``)
-               └── GenServerTimeoutError (TimeoutError)
+          └── TaskTimeout (TimeoutError)   a task's result did not come in time
 
 Exceptions that mean "this kind of thing" in Python subclass the builtin as well, so
 ``except TimeoutError`` catches every timeout and ``except LookupError`` every
@@ -35,6 +37,8 @@ __all__ = [
     "CallTimeout",
     "ExitError",
     "GenServerError",
+    "GenServerExit",
+    "GenServerNoProc",
     "GenServerTimeoutError",
     "InvalidPattern",
     "NoProcess",
@@ -165,8 +169,13 @@ class TaskTimeout(OTPError, TimeoutError):
         self.timeout = timeout
 
 
-class GenServerError(OTPError):
+class GenServerError(CallError):
     """Error of the synchronous ``anyotp.sync`` GenServer API.
+
+    A :class:`CallError`: a sync call to a dead server raises one that is also a
+    :class:`CallNoProc` (a ``LookupError``), a sync timeout one that is also a
+    :class:`CallTimeout` (a ``TimeoutError``), a server that stopped before replying
+    one that is also a :class:`CallExit`.
 
     Attributes (None where they do not apply):
         server: the server's PID or name.
@@ -185,12 +194,17 @@ class GenServerError(OTPError):
         timeout: float | None = None,
         reason: Any = None,
     ) -> None:
-        super().__init__(message)
-        self.server = server
-        self.request = request
-        self.timeout = timeout
-        self.reason = reason
+        CallError.__init__(self, message, server, request, timeout, reason)
 
 
-class GenServerTimeoutError(GenServerError, TimeoutError):
+class GenServerTimeoutError(GenServerError, CallTimeout):
     """A synchronous ``call`` or ``stop`` did not finish within its timeout."""
+
+
+class GenServerNoProc(GenServerError, CallNoProc):
+    """A synchronous ``call``/``cast`` to a server that is not alive (or a name nobody
+    registered)."""
+
+
+class GenServerExit(GenServerError, CallExit):
+    """The server stopped before answering a synchronous ``call``."""

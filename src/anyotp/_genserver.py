@@ -55,9 +55,22 @@ from collections.abc import Callable
 from typing import Any
 
 from ._actor import Actor
-from ._core._backend import TIMEOUT
-from ._core._ids import PID
-from ._core._process import CALL_TAG, CAST_TAG, SYSTEM_TAG, From, _Exit, _maybe_await, log
+from ._core import (
+    CALL,
+    CAST,
+    PARENT_EXIT,
+    PID,
+    REDUCTIONS,
+    SYSTEM,
+    TIMEOUT,
+    From,
+    ProcessExit,
+    decode,
+    log,
+    maybe_await,
+)
+from ._core import reply as _core_reply
+from ._task import Task
 
 __all__ = ["Continue", "Directive", "GenServer", "NoReply", "Reply", "Stop", "reply"]
 
@@ -75,11 +88,11 @@ class _Sentinel:
         return self.name
 
 
-_KEEP: Any = _Sentinel("KEEP")
-_NO_REPLY: Any = _Sentinel("NO_REPLY")
+KEEP: Any = _Sentinel("KEEP")
+NO_REPLY: Any = _Sentinel("NO_REPLY")
 
 
-class _SystemError:
+class SystemFailure:
     """A system request failed inside the server; the client raises ``error``."""
 
     __slots__ = ("error",)
@@ -167,7 +180,7 @@ class Stop(Directive):
 
     __slots__ = ("reason", "reply", "state")
 
-    def __init__(self, reason: Any = "normal", state: Any = _KEEP, *, reply: Any = _NO_REPLY):
+    def __init__(self, reason: Any = "normal", state: Any = KEEP, *, reply: Any = NO_REPLY):
         self.reason = reason
         self.state = state
         self.reply = reply
@@ -176,13 +189,8 @@ class Stop(Directive):
         return f"Stop({self.reason!r})"
 
 
-def reply(from_: From, value: Any) -> None:
-    """Answer a call whose ``handle_call`` returned ``NoReply``; like ``gen_server:reply/2``.
-
-    Works from any process or thread.  A reply to a caller that already gave up
-    (timed out) or was already answered is discarded.
-    """
-    from_.reply(value)
+reply = _core_reply
+_MASK = REDUCTIONS - 1
 
 
 class GenServer(Actor):
@@ -232,7 +240,7 @@ class GenServer(Actor):
         The default logs the unexpected message and keeps the state.
         """
         log.warning(
-            "%s %r received an unexpected message: %r", type(self).__name__, self._pid, message
+            "%s %r received an unexpected message: %r", type(self).__name__, self._otp_pcb, message
         )
         return state
 
@@ -257,7 +265,6 @@ class GenServer(Actor):
         Returns:
             The task's PID.
         """
-        from ._task import Task
 
         def bound() -> Any:
             return func(*args, **kwargs)
@@ -279,9 +286,9 @@ class GenServer(Actor):
             "implement handle_continue(self, continue_arg, state)"
         )
 
-    def _check_init(self, result: Any) -> Any:
+    def _otp_check_init(self, result: Any) -> Any:
         if isinstance(result, Stop):  # like {stop, Reason} from init: start fails
-            raise _Exit(result.reason)
+            raise ProcessExit(result.reason)
         return result
 
     def format_status(self, state: Any) -> Any:
@@ -293,21 +300,30 @@ class GenServer(Actor):
 
     # ----------------------------------------------------------------- the loop
 
-    async def _serve(self, state: Any) -> None:
+    async def _otp_serve(self, state: Any) -> None:
         if type(self).run is not GenServer.run:  # a subclass wrote its own loop body
-            await Actor._serve(self, state)
+            await Actor._otp_serve(self, state)
             return
+        proc = self._otp_pcb
+        assert proc is not None
         timeout: float | None = None
         if isinstance(state, Directive):  # init returned NoReply(state, action)
-            state, timeout = await self._apply(state)
-            self._state = state
-        mbox = self._mbox
+            state, timeout = await self._otp_apply(state)
+            proc.state = state
+        mbox = proc.mbox
         q = mbox._q
+        checkpoint = proc.loop.checkpoint
+        handle_call = self.handle_call
         while True:
             if mbox._saved:  # messages a selective receive in a callback skipped
                 msg = mbox._saved.popleft()
             elif q:
                 msg = q.popleft()
+                # the reduction budget: a full mailbox still lets the loop run (and a
+                # cancellation in) every REDUCTIONS messages (bench: fan_in, casts)
+                proc.reductions = r = proc.reductions + 1
+                if not r & _MASK and checkpoint is not None:
+                    await checkpoint()
             elif timeout is None:
                 w = mbox.arm()  # wait inline: no `get` frame on every resume
                 if w is not None:
@@ -321,47 +337,43 @@ class GenServer(Actor):
                 if msg is TIMEOUT:  # idle timeout: like OTP's `timeout` message
                     msg = "timeout"
             idle, timeout = timeout, None
-            if type(msg) is tuple:
-                n = len(msg)
-                if n == 3 and msg[0] == CALL_TAG:
-                    from_ = msg[1]
-                    res = await self.handle_call(msg[2], from_, state)
-                    if type(res) is tuple and len(res) == 2:  # the fast path
-                        from_.reply(res[0])
-                        state = res[1]
-                        self._state = state
-                        continue
-                    res = self._call_directive(res, from_, msg[2])
-                elif n == 2 and msg[0] == CAST_TAG:
-                    res = await self.handle_cast(msg[1], state)
-                elif n == 3 and type(msg[1]) is PID and msg[0] in (TASK_SUCCESS, TASK_FAILURE):
-                    status = "success" if msg[0] == TASK_SUCCESS else "failure"
-                    res = await _maybe_await(self.handle_task_end(msg[1], status, msg[2], state))
-                elif (
-                    n == 3
-                    and msg[0] == "EXIT"
-                    and self.trap_exit
-                    and msg[1] is not None
-                    and msg[1] == self._parent
-                ):
-                    # OTP: a gen_server that traps exits stops when its parent does.
-                    raise _Exit(msg[2])
-                elif n == 3 and msg[0] == SYSTEM_TAG:
-                    state = await self._system(msg[1], msg[2], state)
-                    self._state = state
-                    timeout = idle  # like gen_server: a system message re-arms the idle timeout
+            kind = decode(msg, proc.parent, self.trap_exit)
+            if kind == CALL:
+                from_ = msg[1]
+                res = await handle_call(msg[2], from_, state)
+                if type(res) is tuple and len(res) == 2:  # the fast path
+                    from_.reply(res[0])
+                    state = res[1]
+                    proc.state = state
                     continue
-                else:
-                    res = await self.handle_info(msg, state)
+                res = self._otp_call_directive(res, from_, msg[2])
+            elif kind == CAST:
+                res = await self.handle_cast(msg[1], state)
+            elif kind == SYSTEM:
+                state = await self._otp_system(msg[1], msg[2], state)
+                proc.state = state
+                timeout = idle  # like gen_server: a system message re-arms the idle timeout
+                continue
+            elif kind == PARENT_EXIT:
+                # OTP: a gen_server that traps exits stops when its parent does.
+                raise ProcessExit(msg[2])
+            elif (
+                type(msg) is tuple
+                and len(msg) == 3
+                and type(msg[1]) is PID
+                and msg[0] in (TASK_SUCCESS, TASK_FAILURE)
+            ):
+                status = "success" if msg[0] == TASK_SUCCESS else "failure"
+                res = await maybe_await(self.handle_task_end(msg[1], status, msg[2], state))
             else:
                 res = await self.handle_info(msg, state)
             if isinstance(res, Directive):
-                state, timeout = await self._apply(res)
+                state, timeout = await self._otp_apply(res)
             else:
                 state = res
-            self._state = state
+            proc.state = state
 
-    async def _system(self, from_: From, request: Any, state: Any) -> Any:
+    async def _otp_system(self, from_: From, request: Any, state: Any) -> Any:
         """Answer a system request (``sys``-style introspection) between messages."""
         op = request[0]
         if op == "get_state":
@@ -369,23 +381,23 @@ class GenServer(Actor):
             return state
         if op == "replace_state":
             try:
-                state = await _maybe_await(request[1](state))
+                state = await maybe_await(request[1](state))
             except Exception as e:  # like sys:replace_state/2: the caller gets the error
-                from_.reply(_SystemError(e))
+                from_.reply(SystemFailure(e))
                 return state
             from_.reply(state)
             return state
-        from_.reply(_SystemError(ValueError(f"unknown system request {request!r}")))
+        from_.reply(SystemFailure(ValueError(f"unknown system request {request!r}")))
         return state
 
-    def _call_directive(self, res: Any, from_: From, request: Any) -> Directive:
+    def _otp_call_directive(self, res: Any, from_: From, request: Any) -> Directive:
         if isinstance(res, Reply):
             from_.reply(res.reply)
             return res
         if isinstance(res, NoReply):
             return res
         if isinstance(res, Stop):
-            if res.reply is not _NO_REPLY:
+            if res.reply is not NO_REPLY:
                 from_.reply(res.reply)
             return res
         raise TypeError(
@@ -393,20 +405,22 @@ class GenServer(Actor):
             "return a (reply, new_state) tuple, Reply(...), NoReply(...) or Stop(...)"
         )
 
-    async def _apply(self, res: Directive) -> tuple[Any, float | None]:
+    async def _otp_apply(self, res: Directive) -> tuple[Any, float | None]:
         """Carry out a directive: returns (new state, idle timeout or None)."""
+        proc = self._otp_pcb
+        assert proc is not None
         while True:
             if type(res) is Stop:
-                if res.state is not _KEEP:
-                    self._state = res.state
-                raise _Exit(res.reason)
+                if res.state is not KEEP:
+                    proc.state = res.state
+                raise ProcessExit(res.reason)
             assert isinstance(res, Reply | NoReply)
             state, action = res.state, res.action
             if action is None:
                 return state, None
             if type(action) is Continue:
-                self._state = state
-                nxt = await _maybe_await(self.handle_continue(action.arg, state))
+                proc.state = state
+                nxt = await maybe_await(self.handle_continue(action.arg, state))
                 if not isinstance(nxt, Directive):
                     return nxt, None
                 res = nxt

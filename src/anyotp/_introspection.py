@@ -17,19 +17,10 @@ import types
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from ._core._backend import TIMEOUT, current_loop
-from ._core._ids import PID
-from ._core._process import (
-    SYSTEM_TAG,
-    From,
-    Process,
-    _current,
-    _Down,
-    _noproc_message,
-    resolve,
-)
-from ._exceptions import CallExit, CallTimeout, NoProcess
-from ._genserver import GenServer, _SystemError
+from ._child_spec import supervisor_request
+from ._core import DEAD, PID, SYSTEM_TAG, Proc, Target, gen_call, noproc_message, route
+from ._exceptions import NoProcess
+from ._genserver import GenServer, SystemFailure
 
 __all__ = [
     "TreeNode",
@@ -41,18 +32,23 @@ __all__ = [
 ]
 
 
-def _server(target: PID | str, what: str) -> Process:
-    proc = resolve(target)
-    if proc is None:
-        raise NoProcess(_noproc_message(f"{what}()", target), target)
-    return proc
+def _server(target: Target, what: str) -> Proc:
+    dest = route(target, f"{what}()")
+    if type(dest) is not Proc:
+        raise NoProcess(noproc_message(f"{what}()", target), target)
+    return dest
 
 
-async def get_state(target: PID | str, timeout: float | None = 5.0) -> Any:
+def _handles_system(proc: Proc) -> bool:
+    return getattr(proc.body, "_otp_system", None) is not None
+
+
+async def get_state(target: Target, timeout: float | None = 5.0) -> Any:
     """The state of a process, between two of its messages; like ``sys:get_state/2``.
 
-    For a GenServer the request is queued behind the messages already in its mailbox.
-    For other actors it is the state the actor's ``run`` last returned.
+    For a GenServer (or StateMachine, whose state is ``(state, data)``) the request is
+    queued behind the messages already in its mailbox.  For other actors it is the
+    state the actor's ``run`` last returned.
 
     Args:
         target: PID, registered name or via-name.
@@ -63,49 +59,22 @@ async def get_state(target: PID | str, timeout: float | None = 5.0) -> Any:
         CallTimeout, CallExit: as :func:`~anyotp.call`, for GenServers.
     """
     proc = _server(target, "get_state")
-    if isinstance(proc, GenServer):
+    if _handles_system(proc):
         return await _system_call(proc, ("get_state",), timeout)
-    return proc._state
+    return proc.state
 
 
-async def _system_call(proc: Process, request: tuple[Any, ...], timeout: float | None) -> Any:
-    # ("$system", from_, request): the GenServer loop answers it between messages.
-    # Like a call, the caller monitors the server for the duration.
-    me = _current.get()
-    loop = me._loop if me is not None else current_loop()
-    if loop is None:
-        raise RuntimeError("get_state()/replace_state() need a running event loop")
-    from_ = From(me._pid if me is not None else None, loop.new_waiter())
-    proc._monitors[from_] = from_
-    try:
-        proc._mbox.put((SYSTEM_TAG, from_, request))
-        w = from_._waiter
-        got = await (w if timeout is None else w.wait(timeout))
-    finally:
-        proc._monitors.pop(from_, None)
-    if got is TIMEOUT:
-        raise CallTimeout(
-            f"{request[0]}({proc.pid!r}) timed out after {timeout} s",
-            proc.pid,
-            request,
-            timeout,
-            "timeout",
-        )
-    if type(got) is _Down:
-        raise CallExit(
-            f"{request[0]}({proc.pid!r}): the process exited with {got.reason!r}",
-            proc.pid,
-            request,
-            timeout,
-            got.reason,
-        )
-    if type(got) is _SystemError:
+async def _system_call(proc: Proc, request: tuple[Any, ...], timeout: float | None) -> Any:
+    # ("$system", from_, request): a call with the system tag, which the behaviour
+    # answers between messages (like sys:get_state/replace_state in OTP).
+    got = await gen_call(proc.pid, SYSTEM_TAG, request, timeout)
+    if type(got) is SystemFailure:
         raise got.error
     return got
 
 
 async def replace_state(
-    target: PID | str, fn: Callable[[Any], Any], timeout: float | None = 5.0
+    target: Target, fn: Callable[[Any], Any], timeout: float | None = 5.0
 ) -> Any:
     """Replace a GenServer's state with ``fn(state)`` between two messages; returns the
     new state.  Like ``sys:replace_state/3``.  ``fn`` may be sync or async; if it
@@ -117,10 +86,10 @@ async def replace_state(
         CallTimeout, CallExit: as :func:`~anyotp.call`.
     """
     proc = _server(target, "replace_state")
-    if not isinstance(proc, GenServer):
+    if not _handles_system(proc):
         raise TypeError(
-            f"replace_state({target!r}): {type(proc).__name__} is not a GenServer; only "
-            "GenServers handle system messages between their messages"
+            f"replace_state({target!r}): {type(proc.body).__name__} is not a GenServer; "
+            "only GenServers and StateMachines handle system messages between their messages"
         )
     return await _system_call(proc, ("replace_state", fn), timeout)
 
@@ -162,7 +131,7 @@ def _current_callback(task: Any) -> str | None:
     return found
 
 
-def process_info(target: PID | str) -> dict[str, Any] | None:
+def process_info(target: Target) -> dict[str, Any] | None:
     """A snapshot of a live process, like ``erlang:process_info/1``; None if not alive.
 
     Keys: ``pid``, ``class``, ``status`` (``"starting"``, ``"running"``,
@@ -170,31 +139,37 @@ def process_info(target: PID | str) -> dict[str, Any] | None:
     ``links``, ``monitors`` (refs this process monitors), ``monitored_by`` (count),
     ``registered_name``, ``trap_exit``, ``parent``, ``owner``, ``children`` (owned
     processes), ``current_callback`` (``"handle_call"``, ``"run"``, ... or None when
-    idle), ``state`` (through ``format_status`` for GenServers).
+    idle), ``state`` (through ``format_status`` for GenServers), ``reductions``
+    (messages handled so far).
     """
-    proc = resolve(target)
-    if proc is None:
+    try:
+        proc = route(target, "process_info()")
+    except NoProcess:
         return None
-    state = proc._state
-    if isinstance(proc, GenServer):
-        state = proc.format_status(state)
-    owner = proc._owner
+    if type(proc) is not Proc or proc.status is DEAD:
+        return None
+    body = proc.body
+    state = proc.state
+    if isinstance(body, GenServer):
+        state = body.format_status(state)
+    owner = proc.owner
     return {
-        "pid": proc._pid,
-        "class": type(proc).__name__,
-        "status": proc._status.name.lower(),
-        "message_queue_len": len(proc._mbox),
-        "messages": proc._mbox.messages()[:10],
-        "links": sorted(proc._links, key=lambda p: (p.node, p.id)),
-        "monitors": list(proc._monitoring),
-        "monitored_by": len(proc._monitors),
-        "registered_name": proc._name,
-        "trap_exit": proc.trap_exit,
-        "parent": proc._parent,
-        "owner": owner._pid if owner is not None else None,
-        "children": [c._pid for c in list(proc._owned)],
-        "current_callback": _current_callback(proc._task),
+        "pid": proc.pid,
+        "class": type(body).__name__,
+        "status": proc.status.name.lower(),
+        "message_queue_len": len(proc.mbox),
+        "messages": proc.mbox.messages()[:10],
+        "links": sorted(proc.links, key=lambda p: (p.node, p.id)),
+        "monitors": list(proc.monitoring),
+        "monitored_by": len(proc.monitors),
+        "registered_name": proc.name,
+        "trap_exit": body.trap_exit,
+        "parent": proc.parent,
+        "owner": owner.pid if owner is not None else None,
+        "children": [c.pid for c in list(proc.owned)],
+        "current_callback": _current_callback(proc.task),
         "state": state,
+        "reductions": proc.reductions,
     }
 
 
@@ -207,34 +182,34 @@ class TreeNode(NamedTuple):
     children: list[TreeNode]  #: empty for workers
 
 
-async def supervision_tree(root: PID | str, timeout: float | None = 5.0) -> TreeNode:
+async def supervision_tree(root: Target, timeout: float | None = 5.0) -> TreeNode:
     """The supervisor ``root`` and, recursively, its children (``which_children``).
 
     Raises:
         NoProcess: ``root`` is not alive.
     """
-    from ._supervisor import Supervisor
-
     proc = _server(root, "supervision_tree")
-    return await _tree(None, proc.pid, type(proc).__name__, Supervisor, timeout)
+    return await _tree(None, proc.pid, type(proc.body).__name__, timeout)
 
 
-async def _tree(
-    child_id: str | None, pid: PID | None, cls: str, sup_cls: Any, timeout: float | None
-) -> TreeNode:
-    proc = pid._proc if pid is not None else None
+async def _tree(child_id: str | None, pid: PID | None, cls: str, timeout: float | None) -> TreeNode:
     kids: list[TreeNode] = []
-    if proc is not None and hasattr(proc, "which_children") and isinstance(proc, GenServer):
+    if pid is not None:
         try:
-            rows = await type(proc).which_children(pid, timeout=timeout)  # type: ignore[attr-defined]
-        except Exception:  # exited meanwhile, or not really a supervisor
-            rows = []
-        for row in rows:
-            kids.append(await _tree(row.id, row.pid, row.actor_class.__name__, sup_cls, timeout))
+            dest = route(pid)
+        except NoProcess:
+            dest = None
+        if type(dest) is Proc and getattr(dest.body, "_otp_supervisor", False):
+            try:
+                rows = await supervisor_request(pid, "which_children", timeout=timeout)
+            except Exception:  # exited meanwhile
+                rows = []
+            for row in rows:
+                kids.append(await _tree(row.id, row.pid, row.actor_class.__name__, timeout))
     return TreeNode(child_id, pid, cls, kids)
 
 
-async def format_tree(root: PID | str, timeout: float | None = 5.0) -> str:
+async def format_tree(root: Target, timeout: float | None = 5.0) -> str:
     """:func:`supervision_tree` drawn as text, one process a line::
 
     <PID 0.7> App

@@ -59,9 +59,8 @@ import threading
 from collections.abc import Callable
 from typing import Any, Final
 
-from ._core._ids import PID
-from ._core._pattern import compile_pattern
-from ._core._process import DEAD, Process, _current, _maybe_await, resolve
+from ._core import DEAD, PID, Proc, compile_pattern, current_process, maybe_await, on_exit, route
+from ._core import cancel_exit_hook as _cancel_hook
 from ._exceptions import NoProcess, NotInProcess
 from ._genserver import GenServer
 
@@ -93,7 +92,7 @@ class _Watch:
         self.registry = registry
 
     def down(self, pid: PID, reason: Any) -> None:
-        self.registry._drop_pid(pid)
+        self.registry._otp_drop_pid(pid)
 
 
 class _Closer:
@@ -105,7 +104,7 @@ class _Closer:
         self.registry = registry
 
     def down(self, pid: PID, reason: Any) -> None:
-        self.registry._close()
+        self.registry._otp_close()
 
 
 def _registry(registry: Any, what: str) -> Registry:
@@ -113,7 +112,11 @@ def _registry(registry: Any, what: str) -> Registry:
     if isinstance(registry, Registry):
         reg = registry
     else:
-        proc = resolve(registry)
+        try:
+            dest = route(registry, what)
+        except (NoProcess, TypeError):
+            dest = None
+        proc = dest.body if type(dest) is Proc else None
         if proc is None:
             raise NoProcess(
                 f"{what}: the registry {registry!r} is not alive (start it first with "
@@ -126,8 +129,8 @@ def _registry(registry: Any, what: str) -> Registry:
                 "(pass the PID or name of a process started with Registry.start)"
             )
         reg = proc
-    if reg._kind is None or reg._closed:
-        state = "still starting" if reg._kind is None else "not alive"
+    if reg._otp_kind is None or reg._otp_closed:
+        state = "still starting" if reg._otp_kind is None else "not alive"
         raise NoProcess(f"{what}: the registry {registry!r} is {state}", registry)
     return reg
 
@@ -147,15 +150,15 @@ class Registry(GenServer):
 
     def __init__(self) -> None:
         super().__init__()
-        self._lock = threading.Lock()
-        self._closed = False
+        self._otp_lock = threading.Lock()
+        self._otp_closed = False
         # key -> {pid: [value, ...]}: one pid with one value for unique keys
-        self._entries: dict[Any, dict[PID, list[Any]]] = {}
+        self._otp_entries: dict[Any, dict[PID, list[Any]]] = {}
         # pid -> its keys, in registration order (a dict used as an ordered set)
-        self._by_pid: dict[PID, dict[Any, None]] = {}
+        self._otp_by_pid: dict[PID, dict[Any, None]] = {}
         # pid -> (its process, the monitor we installed in it)
-        self._watches: dict[PID, tuple[Process, _Watch]] = {}
-        self._count = 0
+        self._otp_watches: dict[PID, tuple[Proc, _Watch]] = {}
+        self._otp_count = 0
 
     # ------------------------------------------------------------------ starting
 
@@ -215,18 +218,17 @@ class Registry(GenServer):
                 then raises ``StartError`` chained from it).
         """
         kind = _check_keys(keys)
-        closer = _Closer(self)
-        self._monitors[closer] = closer  # runs in _die, on every exit (kill included)
-        self._kind = kind
+        on_exit(self._otp_proc(), _Closer(self))  # runs as it dies, on every exit (kill included)
+        self._otp_kind = kind
 
     @property
     def kind(self) -> str | None:
         """``"unique"`` or ``"duplicate"``; None until the registry has started."""
-        return self._kind
+        return self._otp_kind
 
     # ------------------------------------------------------------ the table
 
-    def _insert(self, proc: Process, key: Any, value: Any, fn: str) -> bool:
+    def _otp_insert(self, proc: Proc, key: Any, value: Any, fn: str) -> bool:
         """Add ``(pid, value)`` under ``key``; ``fn`` names the API function in errors
         (formatted only on failure: this is the register path)."""
         pid = proc.pid
@@ -237,37 +239,39 @@ class Registry(GenServer):
                 f"{fn}(..., {key!r}, ...): the key must be hashable, got "
                 f"{type(key).__name__} {key!r} (use a tuple instead of a list)"
             ) from None
-        with self._lock:
-            if self._closed:
+        with self._otp_lock:
+            if self._otp_closed:
                 raise NoProcess(
-                    f"{fn}(..., {key!r}, ...): the registry {self._pid!r} is not alive", self._pid
+                    f"{fn}(..., {key!r}, ...): the registry {self.pid!r} is not alive", self.pid
                 )
-            if proc._status is DEAD:
+            if proc.status is DEAD:
                 raise NoProcess(f"{fn}(..., {key!r}, ...): the process {pid!r} is not alive", pid)
-            by_key = self._entries.get(key)
+            by_key = self._otp_entries.get(key)
             if by_key is None:
-                by_key = self._entries[key] = {}
-            elif self._kind == "unique" and by_key:
+                by_key = self._otp_entries[key] = {}
+            elif self._otp_kind == "unique" and by_key:
                 return False
             values = by_key.get(pid)
             if values is None:
                 by_key[pid] = [value]
             else:
                 values.append(value)
-            keys = self._by_pid.get(pid)
+            keys = self._otp_by_pid.get(pid)
             if keys is None:
-                keys = self._by_pid[pid] = {}
+                keys = self._otp_by_pid[pid] = {}
             keys[key] = None
-            self._count += 1
-            if pid not in self._watches:
+            self._otp_count += 1
+            if pid not in self._otp_watches:
                 watch = _Watch(self)
-                self._watches[pid] = (proc, watch)
-                proc._monitors[watch] = watch
-        if proc._status is DEAD:  # died while we installed the monitor: undo
-            self._drop_pid(pid)
+                self._otp_watches[pid] = (proc, watch)
+                # installed directly (not on_exit): the lock is held, and the death
+                # race is handled below
+                proc.monitors[watch] = watch
+        if proc.status is DEAD:  # died while we installed the monitor: undo
+            self._otp_drop_pid(pid)
         return True
 
-    def _remove(self, pid: PID, key: Any, matcher: Callable[[Any], Any] | None = None) -> int:
+    def _otp_remove(self, pid: PID, key: Any, matcher: Callable[[Any], Any] | None = None) -> int:
         """Remove ``pid``'s entries under ``key`` (only those whose value ``matcher``
         matches, if given); returns how many were removed."""
         while True:
@@ -275,8 +279,8 @@ class Registry(GenServer):
             snap: list[Any] = []
             if matcher is not None:
                 # Match outside the lock (a pattern may call user predicates).
-                with self._lock:
-                    by_key = self._entries.get(key)
+                with self._otp_lock:
+                    by_key = self._otp_entries.get(key)
                     values = None if by_key is None else by_key.get(pid)
                     if values is None:
                         return 0
@@ -284,9 +288,9 @@ class Registry(GenServer):
                 drop = [matcher(v) is not None for v in snap]
                 if not any(drop):
                     return 0
-            unwatch: tuple[Process, _Watch] | None = None
-            with self._lock:
-                by_key = self._entries.get(key)
+            unwatch: tuple[Proc, _Watch] | None = None
+            with self._otp_lock:
+                by_key = self._otp_entries.get(key)
                 values = None if by_key is None else by_key.get(pid)
                 if by_key is None or values is None:
                     return 0
@@ -302,57 +306,57 @@ class Registry(GenServer):
                 else:
                     del by_key[pid]
                     if not by_key:
-                        del self._entries[key]
-                    keys = self._by_pid[pid]
+                        del self._otp_entries[key]
+                    keys = self._otp_by_pid[pid]
                     del keys[key]
                     if not keys:
-                        del self._by_pid[pid]
-                        unwatch = self._watches.pop(pid, None)
-                self._count -= removed
+                        del self._otp_by_pid[pid]
+                        unwatch = self._otp_watches.pop(pid, None)
+                self._otp_count -= removed
             if unwatch is not None:
-                unwatch[0]._monitors.pop(unwatch[1], None)
+                _cancel_hook(unwatch[0], unwatch[1])
             return removed
 
-    def _drop_pid(self, pid: PID) -> None:
+    def _otp_drop_pid(self, pid: PID) -> None:
         """Remove every entry of ``pid`` (it died).  Any thread."""
-        with self._lock:
-            keys = self._by_pid.pop(pid, None)
-            unwatch = self._watches.pop(pid, None)
+        with self._otp_lock:
+            keys = self._otp_by_pid.pop(pid, None)
+            unwatch = self._otp_watches.pop(pid, None)
             if keys is not None:
-                entries = self._entries
+                entries = self._otp_entries
                 for key in keys:
                     by_key = entries[key]
-                    self._count -= len(by_key.pop(pid))
+                    self._otp_count -= len(by_key.pop(pid))
                     if not by_key:
                         del entries[key]
         if unwatch is not None:
-            unwatch[0]._monitors.pop(unwatch[1], None)
+            _cancel_hook(unwatch[0], unwatch[1])
 
-    def _close(self) -> None:
+    def _otp_close(self) -> None:
         """The registry died: clear the table and remove our monitors.  Any thread."""
-        with self._lock:
-            self._closed = True
-            watches = list(self._watches.values())
-            self._watches.clear()
-            self._entries.clear()
-            self._by_pid.clear()
-            self._count = 0
+        with self._otp_lock:
+            self._otp_closed = True
+            watches = list(self._otp_watches.values())
+            self._otp_watches.clear()
+            self._otp_entries.clear()
+            self._otp_by_pid.clear()
+            self._otp_count = 0
         for proc, watch in watches:
-            proc._monitors.pop(watch, None)
+            _cancel_hook(proc, watch)
 
-    def _snapshot(self, key: Any) -> list[tuple[PID, Any]]:
-        with self._lock:
-            by_key = self._entries.get(key)
+    def _otp_snapshot(self, key: Any) -> list[tuple[PID, Any]]:
+        with self._otp_lock:
+            by_key = self._otp_entries.get(key)
             if by_key is None:
                 return []
             return [(pid, v) for pid, values in by_key.items() for v in values]
 
     # ------------------------------------------------------------ ViaRegistry
 
-    def _not_unique(self, what: str) -> ValueError:
+    def _otp_not_unique(self, what: str) -> ValueError:
         return ValueError(
-            f"{what}: via-names need a unique registry, but {self._pid!r} has "
-            f"{self._kind!r} keys (start one with Registry.start(keys='unique', ...))"
+            f"{what}: via-names need a unique registry, but {self.pid!r} has "
+            f"{self._otp_kind!r} keys (start one with Registry.start(keys='unique', ...))"
         )
 
     def whereis_name(self, key: Any) -> PID | None:
@@ -361,10 +365,10 @@ class Registry(GenServer):
         Raises:
             ValueError: this is a duplicate registry (via-names need unique keys).
         """
-        if self._kind != "unique":  # checked first: send() to a via-name comes here
-            raise self._not_unique(f"whereis_name({key!r})")
-        with self._lock:
-            by_key = self._entries.get(key)
+        if self._otp_kind != "unique":  # checked first: send() to a via-name comes here
+            raise self._otp_not_unique(f"whereis_name({key!r})")
+        with self._otp_lock:
+            by_key = self._otp_entries.get(key)
             if not by_key:
                 return None
             return next(iter(by_key))
@@ -380,12 +384,13 @@ class Registry(GenServer):
             ValueError: this is a duplicate registry.
             NoProcess: ``pid`` or the registry is not alive.
         """
-        if self._kind != "unique":
-            raise self._not_unique(f"register_name({key!r}, {pid!r})")
-        proc = pid._proc
+        if self._otp_kind != "unique":
+            raise self._otp_not_unique(f"register_name({key!r}, {pid!r})")
+        dest = route(pid, "register_name()")
+        proc = dest if type(dest) is Proc else None
         if proc is None:
             raise NoProcess(f"register_name({key!r}, {pid!r}): the process is not alive", pid)
-        return self._insert(proc, key, None, "register_name")
+        return self._otp_insert(proc, key, None, "register_name")
 
     def unregister_name(self, key: Any) -> None:
         """Remove ``key``, whichever process holds it; like ``Registry.unregister_name/1``.
@@ -393,11 +398,11 @@ class Registry(GenServer):
         Raises:
             ValueError: this is a duplicate registry.
         """
-        if self._kind != "unique":
-            raise self._not_unique(f"unregister_name({key!r})")
+        if self._otp_kind != "unique":
+            raise self._otp_not_unique(f"unregister_name({key!r})")
         pid = self.whereis_name(key)
         if pid is not None:
-            self._remove(pid, key)
+            self._otp_remove(pid, key)
 
     # ------------------------------------------------------------ the API
 
@@ -424,14 +429,14 @@ class Registry(GenServer):
             NoProcess: the registry is not alive.
             TypeError: ``key`` is unhashable, or ``registry`` is not a Registry.
         """
-        me = _current.get()
+        me = current_process()
         if me is None:
             raise NotInProcess(
                 f"Registry.register({registry!r}, {key!r}, ...) registers the calling "
                 "process: call it from inside a process (init, a handler, run)"
             )
         reg = _registry(registry, "Registry.register()")
-        return reg._insert(me, key, value, "Registry.register")
+        return reg._otp_insert(me, key, value, "Registry.register")
 
     @staticmethod
     def unregister(registry: PID | str | Registry, key: Any) -> None:
@@ -443,13 +448,13 @@ class Registry(GenServer):
             NotInProcess: called outside a process.
             NoProcess: the registry is not alive.
         """
-        me = _current.get()
+        me = current_process()
         if me is None:
             raise NotInProcess(
                 f"Registry.unregister({registry!r}, {key!r}) acts on the calling process: "
                 "call it from inside a process"
             )
-        _registry(registry, "Registry.unregister()")._remove(me.pid, key)
+        _registry(registry, "Registry.unregister()")._otp_remove(me.pid, key)
 
     @staticmethod
     def unregister_match(registry: PID | str | Registry, key: Any, pattern: Any) -> int:
@@ -464,14 +469,14 @@ class Registry(GenServer):
             NoProcess: the registry is not alive.
             InvalidPattern: ``pattern`` contains a dict or set literal.
         """
-        me = _current.get()
+        me = current_process()
         if me is None:
             raise NotInProcess(
                 f"Registry.unregister_match({registry!r}, {key!r}, ...) acts on the calling "
                 "process: call it from inside a process"
             )
         reg = _registry(registry, "Registry.unregister_match()")
-        return reg._remove(me.pid, key, compile_pattern(pattern))
+        return reg._otp_remove(me.pid, key, compile_pattern(pattern))
 
     @staticmethod
     def lookup(registry: PID | str | Registry, key: Any) -> list[tuple[PID, Any]]:
@@ -486,7 +491,7 @@ class Registry(GenServer):
         Raises:
             NoProcess: the registry is not alive.
         """
-        return _registry(registry, "Registry.lookup()")._snapshot(key)
+        return _registry(registry, "Registry.lookup()")._otp_snapshot(key)
 
     @staticmethod
     def match(registry: PID | str | Registry, key: Any, pattern: Any) -> list[tuple[PID, Any]]:
@@ -500,7 +505,7 @@ class Registry(GenServer):
             InvalidPattern: ``pattern`` contains a dict or set literal.
         """
         matcher = compile_pattern(pattern)
-        entries = _registry(registry, "Registry.match()")._snapshot(key)
+        entries = _registry(registry, "Registry.match()")._otp_snapshot(key)
         return [e for e in entries if matcher(e[1]) is not None]
 
     @staticmethod
@@ -510,7 +515,7 @@ class Registry(GenServer):
         Raises:
             NoProcess: the registry is not alive.
         """
-        return _registry(registry, "Registry.count()")._count
+        return _registry(registry, "Registry.count()")._otp_count
 
     @staticmethod
     def count_match(registry: PID | str | Registry, key: Any, pattern: Any) -> int:
@@ -522,7 +527,7 @@ class Registry(GenServer):
             InvalidPattern: ``pattern`` contains a dict or set literal.
         """
         matcher = compile_pattern(pattern)
-        entries = _registry(registry, "Registry.count_match()")._snapshot(key)
+        entries = _registry(registry, "Registry.count_match()")._otp_snapshot(key)
         return sum(1 for e in entries if matcher(e[1]) is not None)
 
     @staticmethod
@@ -534,11 +539,11 @@ class Registry(GenServer):
             NoProcess: the registry is not alive.
         """
         reg = _registry(registry, "Registry.keys()")
-        with reg._lock:
-            keys = reg._by_pid.get(pid)
+        with reg._otp_lock:
+            keys = reg._otp_by_pid.get(pid)
             if keys is None:
                 return []
-            entries = reg._entries
+            entries = reg._otp_entries
             return [k for k in keys for _ in entries[k][pid]]
 
     @staticmethod
@@ -568,27 +573,27 @@ class Registry(GenServer):
             NoProcess: the registry is not alive.
             ValueError: the registry has duplicate keys.
         """
-        me = _current.get()
+        me = current_process()
         if me is None:
             raise NotInProcess(
                 f"Registry.update_value({registry!r}, {key!r}, ...) acts on the calling "
                 "process: call it from inside a process"
             )
         reg = _registry(registry, "Registry.update_value()")
-        if reg._kind != "unique":
+        if reg._otp_kind != "unique":
             raise ValueError(
                 f"Registry.update_value({registry!r}, {key!r}, ...) needs a unique registry"
             )
         pid = me.pid
-        with reg._lock:
-            by_key = reg._entries.get(key)
+        with reg._otp_lock:
+            by_key = reg._otp_entries.get(key)
             values = None if by_key is None else by_key.get(pid)
             if values is None:
                 return None
             old = values[0]
         new = fn(old)
-        with reg._lock:  # only the caller can change its own entry; it may be gone
-            by_key = reg._entries.get(key)
+        with reg._otp_lock:  # only the caller can change its own entry; it may be gone
+            by_key = reg._otp_entries.get(key)
             values = None if by_key is None else by_key.get(pid)
             if values is None:
                 return None
@@ -613,9 +618,11 @@ class Registry(GenServer):
         Raises:
             NoProcess: the registry is not alive.
         """
-        entries = _registry(registry, "Registry.dispatch()")._snapshot(key)
+        entries = _registry(registry, "Registry.dispatch()")._otp_snapshot(key)
         if entries:
-            await _maybe_await(fn(entries))
+            await maybe_await(fn(entries))
 
     def __repr__(self) -> str:
-        return f"<Registry {self._pid!r} {self._kind} {self._status.name.lower()}>"
+        pcb = self._otp_pcb
+        status = "not started" if pcb is None else pcb.status.name.lower()
+        return f"<Registry {pcb.pid if pcb else None!r} {self._otp_kind} {status}>"

@@ -61,13 +61,25 @@ from collections.abc import Sequence
 from typing import Any
 
 from ._actor import Actor
-from ._core._process import CALL_TAG, CAST_TAG, From, _Exit, _maybe_await
-from ._genserver import _KEEP, _NO_REPLY, Stop
+from ._core import (
+    CALL,
+    CAST,
+    PARENT_EXIT,
+    REDUCTIONS,
+    SYSTEM,
+    From,
+    ProcessExit,
+    decode,
+    maybe_await,
+)
+from ._genserver import KEEP, NO_REPLY, Stop
+from ._genserver import SystemFailure as _SystemError
 from ._timer import TimerRef, cancel_timer, send_after
 
 __all__ = ["KeepState", "NextState", "RepeatState", "StateMachine"]
 
 _TIMEOUT_TAG = "$statem_timeout"
+_MASK = REDUCTIONS - 1
 
 
 class NextState:
@@ -92,7 +104,7 @@ class KeepState:
 
     __slots__ = ("actions", "data")
 
-    def __init__(self, data: Any = _KEEP, actions: Sequence[Any] = ()) -> None:
+    def __init__(self, data: Any = KEEP, actions: Sequence[Any] = ()) -> None:
         self.data = data
         self.actions = actions
 
@@ -137,7 +149,7 @@ class StateMachine(Actor):
 
     # -------------------------------------------------------------------- loop
 
-    def _check_init(self, result: Any) -> Any:
+    def _otp_check_init(self, result: Any) -> Any:
         if not (isinstance(result, tuple) and len(result) in (2, 3)):
             raise TypeError(
                 f"{type(self).__name__}.init() returned {result!r}; it must return "
@@ -145,107 +157,141 @@ class StateMachine(Actor):
             )
         return result
 
-    async def _serve(self, init_result: Any) -> None:
-        self._queue: deque[tuple[Any, Any]] = deque()  # internal events, then postponed
-        self._postponed: list[tuple[Any, Any]] = []
-        self._timers: dict[Any, tuple[TimerRef, int]] = {}
-        self._timer_seq = 0
-        self._sm_state = init_result[0]
-        self._sm_data = init_result[1]
-        self._state = (self._sm_state, self._sm_data)
+    async def _otp_serve(self, init_result: Any) -> None:
+        self._otp_queue: deque[tuple[Any, Any]] = deque()  # internal events, then postponed
+        self._otp_postponed: list[tuple[Any, Any]] = []
+        self._otp_timers: dict[Any, tuple[TimerRef, int]] = {}
+        self._otp_timer_seq = 0
+        self._otp_sm_state = init_result[0]
+        self._otp_sm_data = init_result[1]
+        self._otp_pcb_state()
         actions = init_result[2] if len(init_result) == 3 else ()
         # As in gen_statem: init's actions are the initial transition's actions, then
         # the initial state enter call runs.
-        _, inserted, timers = self._parse_actions(actions, allow_postpone=False)
-        self._insert(inserted)
-        self._set_timers(timers)
+        _, inserted, timers = self._otp_parse_actions(actions, allow_postpone=False)
+        self._otp_insert(inserted)
+        self._otp_set_timers(timers)
         if self.state_enter:
-            await self._enter(self._sm_state, self._sm_state)
-        mbox = self._mbox
+            await self._otp_enter(self._otp_sm_state, self._otp_sm_state)
+        proc = self._otp_pcb
+        assert proc is not None
+        mbox = proc.mbox
+        checkpoint = proc.loop.checkpoint
         while True:
-            if self._queue:
-                event_type, content = self._queue.popleft()
+            if self._otp_queue:
+                event_type, content = self._otp_queue.popleft()
             else:
-                event = self._translate(await mbox.get())
+                event = self._otp_translate(await mbox.get())
+                proc.reductions = r = proc.reductions + 1
+                if not r & _MASK and checkpoint is not None:
+                    await checkpoint()  # the reduction budget, as in the GenServer loop
                 if event is None:
                     continue
                 event_type, content = event
-            if event_type != "timeout" and "timeout" in self._timers:
-                self._cancel("timeout")  # any event cancels the event timeout
-            await self._handle(event_type, content)
+            if event_type != "timeout" and "timeout" in self._otp_timers:
+                self._otp_cancel("timeout")  # any event cancels the event timeout
+            await self._otp_handle(event_type, content)
 
-    def _translate(self, msg: Any) -> tuple[Any, Any] | None:
+    def _otp_pcb_state(self) -> None:
+        proc = self._otp_pcb
+        assert proc is not None
+        proc.state = (self._otp_sm_state, self._otp_sm_data)
+
+    def _otp_translate(self, msg: Any) -> tuple[Any, Any] | None:
+        proc = self._otp_pcb
+        assert proc is not None
+        kind = decode(msg, proc.parent, self.trap_exit)
+        if kind == CALL:
+            return ("call", msg[1]), msg[2]
+        if kind == CAST:
+            return "cast", msg[1]
+        if kind == PARENT_EXIT:
+            raise ProcessExit(msg[2])
+        if kind == SYSTEM:
+            self._otp_system(msg[1], msg[2])
+            return None
         if type(msg) is tuple:
             n = len(msg)
-            if n == 3 and msg[0] == CALL_TAG:
-                return ("call", msg[1]), msg[2]
-            if n == 2 and msg[0] == CAST_TAG:
-                return "cast", msg[1]
             if n == 4 and msg[0] == _TIMEOUT_TAG:
                 _, key, seq, content = msg
-                current = self._timers.get(key)
+                current = self._otp_timers.get(key)
                 if current is None or current[1] != seq:
                     return None  # a timeout that was cancelled or reset after it fired
-                del self._timers[key]
+                del self._otp_timers[key]
                 return ("timeout", key[1]) if type(key) is tuple else key, content
-            if n == 3 and msg[0] == "EXIT" and self.trap_exit and msg[1] == self._parent:
-                raise _Exit(msg[2])
         return "info", msg
 
-    async def _handle(self, event_type: Any, content: Any) -> None:
-        state = self._sm_state
-        res = await _maybe_await(self.handle_event(event_type, content, state, self._sm_data))
+    def _otp_system(self, from_: From, request: Any) -> None:
+        """System requests between events: the state is ``(state, data)``."""
+        op = request[0]
+        if op == "get_state":
+            from_.reply((self._otp_sm_state, self._otp_sm_data))
+        elif op == "replace_state":
+            try:
+                new = request[1]((self._otp_sm_state, self._otp_sm_data))
+                self._otp_sm_state, self._otp_sm_data = new
+            except Exception as e:  # like sys:replace_state/2: the caller gets the error
+                from_.reply(_SystemError(e))
+                return
+            self._otp_pcb_state()
+            from_.reply(new)
+        else:
+            from_.reply(_SystemError(ValueError(f"unknown system request {request!r}")))
+
+    async def _otp_handle(self, event_type: Any, content: Any) -> None:
+        state = self._otp_sm_state
+        res = await maybe_await(self.handle_event(event_type, content, state, self._otp_sm_data))
         from_ = event_type[1] if type(event_type) is tuple and event_type[0] == "call" else None
         if type(res) is tuple and len(res) in (2, 3):
             res = NextState(*res)
         if isinstance(res, Stop):
-            if res.reply is not _NO_REPLY and from_ is not None:
+            if res.reply is not NO_REPLY and from_ is not None:
                 from_.reply(res.reply)
-            if res.state is not _KEEP:
-                self._sm_data = res.state
-                self._state = (self._sm_state, self._sm_data)
-            raise _Exit(res.reason)
+            if res.state is not KEEP:
+                self._otp_sm_data = res.state
+                self._otp_pcb_state()
+            raise ProcessExit(res.reason)
         if isinstance(res, NextState):
             new_state, actions = res.state, res.actions
-            self._sm_data = res.data
+            self._otp_sm_data = res.data
         elif isinstance(res, KeepState):
             new_state, actions = state, res.actions
-            if res.data is not _KEEP:
-                self._sm_data = res.data
+            if res.data is not KEEP:
+                self._otp_sm_data = res.data
         else:
             raise TypeError(
                 f"{type(self).__name__}.handle_event({event_type!r}, {content!r}, {state!r}, "
                 f"...) returned {res!r}; return (state, data[, actions]), NextState, "
                 "KeepState, RepeatState or Stop"
             )
-        postpone, inserted, timers = self._parse_actions(actions, allow_postpone=True)
+        postpone, inserted, timers = self._otp_parse_actions(actions, allow_postpone=True)
         if postpone:
-            self._postponed.append((event_type, content))
+            self._otp_postponed.append((event_type, content))
         changed = new_state != state
-        self._sm_state = new_state
-        self._state = (new_state, self._sm_data)
+        self._otp_sm_state = new_state
+        self._otp_pcb_state()
         # gen_statem's order: on a state change postponed events are retried (they go
         # to the front of the queue) and the old state's state timeout is cancelled;
         # then next_event events are inserted before everything; then this
         # transition's timeouts start; then the state enter call runs.
         again = changed or isinstance(res, RepeatState)
         if again:
-            if self._postponed:
-                self._queue.extendleft(reversed(self._postponed))
-                self._postponed = []
-            if changed and "state_timeout" in self._timers:
-                self._cancel("state_timeout")
-        self._insert(inserted)
-        self._set_timers(timers)
+            if self._otp_postponed:
+                self._otp_queue.extendleft(reversed(self._otp_postponed))
+                self._otp_postponed = []
+            if changed and "state_timeout" in self._otp_timers:
+                self._otp_cancel("state_timeout")
+        self._otp_insert(inserted)
+        self._otp_set_timers(timers)
         if again and self.state_enter:
-            await self._enter(state, new_state)
+            await self._otp_enter(state, new_state)
 
-    async def _enter(self, old_state: Any, state: Any) -> None:
-        res = await _maybe_await(self.handle_event("enter", old_state, state, self._sm_data))
+    async def _otp_enter(self, old_state: Any, state: Any) -> None:
+        res = await maybe_await(self.handle_event("enter", old_state, state, self._otp_sm_data))
         if isinstance(res, Stop):
-            if res.state is not _KEEP:
-                self._sm_data = res.state
-            raise _Exit(res.reason)
+            if res.state is not KEEP:
+                self._otp_sm_data = res.state
+            raise ProcessExit(res.reason)
         if type(res) is tuple and len(res) in (2, 3):
             res = NextState(*res)
         if isinstance(res, NextState) and res.state != state:
@@ -254,23 +300,23 @@ class StateMachine(Actor):
                 f"(returned {res!r} in state {state!r}); use KeepState"
             )
         if isinstance(res, NextState | KeepState):
-            if res.data is not _KEEP:
-                self._sm_data = res.data
-            self._state = (state, self._sm_data)
-            _, inserted, timers = self._parse_actions(res.actions, allow_postpone=False)
+            if res.data is not KEEP:
+                self._otp_sm_data = res.data
+            self._otp_pcb_state()
+            _, inserted, timers = self._otp_parse_actions(res.actions, allow_postpone=False)
             if inserted:
                 raise TypeError(
                     f"{type(self).__name__}: 'next_event' is not allowed in a state enter "
                     "call (as in gen_statem)"
                 )
-            self._set_timers(timers)
+            self._otp_set_timers(timers)
             return
         raise TypeError(
             f"{type(self).__name__}.handle_event('enter', ...) returned {res!r}; return "
             "KeepState(...) or Stop(...)"
         )
 
-    def _parse_actions(
+    def _otp_parse_actions(
         self, actions: Sequence[Any], *, allow_postpone: bool
     ) -> tuple[bool, list[tuple[Any, Any]], list[tuple[Any, Any, Any]]]:
         """Send the replies; return (postpone?, next_events, timeouts) to apply in order."""
@@ -307,30 +353,30 @@ class StateMachine(Actor):
                 )
         return postpone, inserted, timers
 
-    def _insert(self, inserted: list[tuple[Any, Any]]) -> None:
+    def _otp_insert(self, inserted: list[tuple[Any, Any]]) -> None:
         """next_event: before queued and postponed events, in action order."""
         if inserted:
-            self._queue.extendleft(reversed(inserted))
+            self._otp_queue.extendleft(reversed(inserted))
 
-    def _set_timers(self, timers: list[tuple[Any, Any, Any]]) -> None:
+    def _otp_set_timers(self, timers: list[tuple[Any, Any, Any]]) -> None:
         for key, seconds, content in timers:
-            self._set_timer(key, seconds, content)
+            self._otp_set_timer(key, seconds, content)
 
-    def _set_timer(self, key: Any, seconds: float | None, content: Any) -> None:
-        self._cancel(key)
+    def _otp_set_timer(self, key: Any, seconds: float | None, content: Any) -> None:
+        self._otp_cancel(key)
         if seconds is None:
             return
-        self._timer_seq += 1
-        seq = self._timer_seq
+        self._otp_timer_seq += 1
+        seq = self._otp_timer_seq
         ref = send_after(self.pid, (_TIMEOUT_TAG, key, seq, content), seconds)
-        self._timers[key] = (ref, seq)
+        self._otp_timers[key] = (ref, seq)
 
-    def _cancel(self, key: Any) -> None:
-        entry = self._timers.pop(key, None)
+    def _otp_cancel(self, key: Any) -> None:
+        entry = self._otp_timers.pop(key, None)
         if entry is not None:
             cancel_timer(entry[0])
 
     @property
     def current_state(self) -> Any:
         """The machine's current state (for introspection and tests)."""
-        return self._sm_state
+        return self._otp_sm_state

@@ -39,12 +39,12 @@ from __future__ import annotations
 import enum
 import time
 from collections import deque
-from dataclasses import dataclass, field
-from typing import Any, Literal, NamedTuple
+from typing import Any
 
-from ._core._ids import PID
-from ._core._process import From, Process, Shutdown, log, start_process
-from ._core._process import call as _call
+from ._child_spec import SUP_TAG as _SUP
+from ._child_spec import ChildInfo, ChildSpec, RestartType, is_abnormal, supervisor_request
+from ._child_spec import Reject as _Reject
+from ._core import PID, From, Proc, Target, log, spawn, stop
 from ._exceptions import StartError, SupervisorError
 from ._genserver import GenServer
 
@@ -59,139 +59,12 @@ class RestartStrategy(enum.Enum):
     REST_FOR_ONE = "rest_for_one"  #: the child and those started after it
 
 
-class RestartType(enum.Enum):
-    """When a child is restarted (the ``restart`` field of a child spec)."""
-
-    PERMANENT = "permanent"  #: always
-    TRANSIENT = "transient"  #: only after an abnormal exit (not normal/shutdown)
-    TEMPORARY = "temporary"  #: never; the child is forgotten when it exits
-
-
-def is_abnormal(reason: Any) -> bool:
-    """True unless ``reason`` is ``"normal"``, ``"shutdown"`` or ``("shutdown", term)``."""
-    if type(reason) is str:
-        return reason not in ("normal", "shutdown")
-    return not (type(reason) is tuple and len(reason) == 2 and reason[0] == "shutdown")
-
-
-@dataclass(frozen=True)
-class ChildSpec:
-    """How to start and supervise one child, like an Erlang child spec map.
-
-    Attributes:
-        id: a non-empty string, unique among the supervisor's children.
-        actor_class: the process class to start (an ``Actor``/``GenServer``/
-            ``Supervisor`` subclass, or a sync ``anyotp.sync.GenServer``).
-        args: positional arguments for the child's ``init``.
-        kwargs: keyword arguments for the child's ``init``.
-        restart: :class:`RestartType` (default ``PERMANENT``).
-        shutdown: seconds the child gets to stop before it is killed,
-            ``"brutal_kill"``, or ``None`` to wait forever; default 5.0 for workers and
-            ``None`` for supervisors, as in OTP.
-        type: ``"worker"`` or ``"supervisor"``; derived from ``actor_class`` by default.
-        name: register each started instance under this name (a str or a via-name),
-            like ``start(name=...)``; a restarted child takes the name again.
-
-    Raises:
-        SupervisorError: ``id`` is empty or not a string, or ``actor_class`` is not a
-            process class (the message names the value and the fix).
-    """
-
-    id: str
-    actor_class: type[Any]
-    args: tuple[Any, ...] = ()
-    kwargs: dict[str, Any] = field(default_factory=dict[str, Any])
-    restart: RestartType = RestartType.PERMANENT
-    shutdown: Shutdown | Literal["default"] = "default"
-    type: Literal["worker", "supervisor", "auto"] = "auto"
-    name: Any = None
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.id, str) or not self.id:
-            raise SupervisorError(
-                f"ChildSpec id must be a non-empty str, got {self.id!r}: give each child a "
-                'unique name such as id="worker1"'
-            )
-        cls = self.actor_class
-        if not (isinstance(cls, type) and issubclass(cls, Process)):
-            raise SupervisorError(
-                f"ChildSpec(id={self.id!r}): actor_class must be an Actor, GenServer or "
-                f"Supervisor subclass (the class itself, not an instance), got {cls!r}"
-            )
-        if not isinstance(self.args, tuple):
-            raise SupervisorError(
-                f"ChildSpec(id={self.id!r}): args must be a tuple, got {self.args!r} "
-                "(write args=(x,) for one argument)"
-            )
-        if not isinstance(self.kwargs, dict):
-            raise SupervisorError(f"ChildSpec(id={self.id!r}): kwargs must be a dict")
-        if self.type not in ("worker", "supervisor", "auto"):
-            raise SupervisorError(
-                f"ChildSpec(id={self.id!r}): type must be 'worker' or 'supervisor' (or left "
-                f"out to derive it from actor_class), got {self.type!r}"
-            )
-        if not isinstance(self.restart, RestartType):
-            raise SupervisorError(
-                f"ChildSpec(id={self.id!r}): restart must be a RestartType, got {self.restart!r}"
-            )
-        sd = self.shutdown
-        if not (
-            sd is None
-            or sd in ("brutal_kill", "default")
-            or (isinstance(sd, int | float) and not isinstance(sd, bool) and sd >= 0)
-        ):
-            raise SupervisorError(
-                f"ChildSpec(id={self.id!r}): shutdown must be seconds >= 0, 'brutal_kill' "
-                f"or None, got {sd!r}"
-            )
-
-    @property
-    def child_type(self) -> Literal["worker", "supervisor"]:
-        """``"supervisor"`` or ``"worker"``."""
-        if self.type != "auto":
-            return self.type
-        return "supervisor" if issubclass(self.actor_class, _SupervisorBase) else "worker"
-
-    @property
-    def shutdown_timeout(self) -> Shutdown:
-        """The effective shutdown: 5.0 s for workers, None (infinity) for supervisors."""
-        if self.shutdown == "default":
-            return None if self.child_type == "supervisor" else 5.0
-        return self.shutdown
-
-
-ChildType = Literal["worker", "supervisor"]
-_AnyClass = type[Any]
-
-
-class ChildInfo(NamedTuple):
-    """One row of :meth:`Supervisor.which_children`, like ``{Id, Child, Type, Modules}``."""
-
-    id: str
-    pid: PID | None  #: None when the child is not running
-    type: ChildType
-    actor_class: _AnyClass
-
-
 class _Child:
     __slots__ = ("proc", "spec")
 
     def __init__(self, spec: ChildSpec) -> None:
         self.spec = spec
-        self.proc: Process | None = None
-
-
-class _Reject:
-    """A supervisor's answer to a bad request: the client raises SupervisorError."""
-
-    __slots__ = ("cause", "message")
-
-    def __init__(self, message: str, cause: BaseException | None = None) -> None:
-        self.message = message
-        self.cause = cause  #: chained as the SupervisorError's __cause__
-
-
-_SUP = "$supervisor"
+        self.proc: Proc | None = None
 
 
 class _SupervisorBase(GenServer):
@@ -202,11 +75,13 @@ class _SupervisorBase(GenServer):
     max_restarts: int = 3
     max_seconds: float = 5.0
     trap_exit = True
-    _restarts: deque[float]
+    #: marks supervisors (a ChildSpec's type defaults to "supervisor" for them)
+    _otp_supervisor = True
+    _otp_restarts: deque[float]
 
-    def _note_restart(self) -> None:
+    def _otp_note_restart(self) -> None:
         now = time.monotonic()
-        window = self._restarts
+        window = self._otp_restarts
         window.append(now)
         while window and window[0] < now - self.max_seconds:
             window.popleft()
@@ -214,7 +89,7 @@ class _SupervisorBase(GenServer):
             log.error(
                 "%s %r reached its restart intensity (%d restarts in %s s); shutting down",
                 type(self).__name__,
-                self._pid,
+                self.pid,
                 self.max_restarts,
                 self.max_seconds,
             )
@@ -256,8 +131,8 @@ class Supervisor(_SupervisorBase):
                 f"{type(self).__name__}.child_specs() must return a list of ChildSpec, "
                 f"got {specs!r}"
             )
-        self._kids: list[_Child] = []
-        self._restarts: deque[float] = deque()
+        self._otp_kids: list[_Child] = []
+        self._otp_restarts: deque[float] = deque()
         seen: set[str] = set()
         for spec in specs:
             if not isinstance(spec, ChildSpec):
@@ -273,42 +148,42 @@ class Supervisor(_SupervisorBase):
             seen.add(spec.id)
         for spec in specs:
             child = _Child(spec)
-            self._kids.append(child)
-            await self._start(child)
+            self._otp_kids.append(child)
+            await self._otp_start(child)
         return None
 
-    async def _start(self, child: _Child) -> None:
+    async def _otp_start(self, child: _Child) -> None:
         spec = child.spec
-        proc = spec.actor_class()
-        await start_process(
-            proc,
+        body = spec.actor_class()
+        await spawn(
+            body,
             spec.args,
             dict(spec.kwargs),
-            self._tg,
-            owner=self,
+            self._otp_proc().tg,
+            owner=self._otp_proc(),
             link=True,
             shutdown=spec.shutdown_timeout,
             name=spec.name,
         )
-        child.proc = proc
+        child.proc = body._otp_pcb
 
-    async def _stop(self, child: _Child) -> None:
+    async def _otp_stop(self, child: _Child) -> None:
         proc = child.proc
         if proc is None:
             return
         child.proc = None
-        self._owned.pop(proc, None)
-        await self._shutdown(proc, child.spec.shutdown_timeout)
+        self._otp_proc().owned.pop(proc, None)
+        await stop(proc, "shutdown", child.spec.shutdown_timeout)
 
-    async def _stop_owned(self) -> None:
+    async def _otp_stop_owned(self) -> None:
         # Reverse *spec* order, not reverse start order: a restarted child keeps its
         # place in the shutdown sequence (OTP stops children in reverse spec order).
-        for child in reversed(getattr(self, "_kids", ())):
-            await self._stop(child)
-        await super()._stop_owned()
+        # (A runtime hook: called before the core stops whatever else is owned.)
+        for child in reversed(getattr(self, "_otp_kids", ())):
+            await self._otp_stop(child)
 
-    def _find(self, child_id: str) -> _Child | None:
-        for c in self._kids:
+    def _otp_find(self, child_id: str) -> _Child | None:
+        for c in self._otp_kids:
             if c.spec.id == child_id:
                 return c
         return None
@@ -316,37 +191,37 @@ class Supervisor(_SupervisorBase):
     async def handle_info(self, message: Any, state: Any) -> Any:
         if type(message) is tuple and len(message) == 3 and message[0] == "EXIT":
             pid = message[1]
-            for child in self._kids:
-                if child.proc is not None and child.proc._pid == pid:
-                    await self._child_exited(child, message[2])
+            for child in self._otp_kids:
+                if child.proc is not None and child.proc.pid == pid:
+                    await self._otp_child_exited(child, message[2])
                     return state
             return state
         return await super().handle_info(message, state)
 
-    async def _child_exited(self, child: _Child, reason: Any) -> None:
+    async def _otp_child_exited(self, child: _Child, reason: Any) -> None:
         spec = child.spec
         proc = child.proc
         child.proc = None
         if proc is not None:
-            self._owned.pop(proc, None)
+            self._otp_proc().owned.pop(proc, None)
         restart = spec.restart
         if restart is RestartType.TEMPORARY:
-            self._kids.remove(child)
+            self._otp_kids.remove(child)
             return
         if restart is RestartType.TRANSIENT and not is_abnormal(reason):
             return
         log.info(
             "%s %r: child %r exited with %r; restarting",
             type(self).__name__,
-            self._pid,
+            self.pid,
             spec.id,
             reason,
         )
-        await self._restart(child)
+        await self._otp_restart(child)
 
-    async def _restart(self, failed: _Child) -> None:
-        self._note_restart()
-        children = self._kids
+    async def _otp_restart(self, failed: _Child) -> None:
+        self._otp_note_restart()
+        children = self._otp_kids
         strategy = self.strategy
         if strategy is RestartStrategy.ONE_FOR_ONE:
             group = [failed]
@@ -356,7 +231,7 @@ class Supervisor(_SupervisorBase):
             group = children[children.index(failed) :]
         for child in reversed(group):
             if child is not failed:
-                await self._stop(child)
+                await self._otp_stop(child)
                 if child.spec.restart is RestartType.TEMPORARY:
                     # OTP: a temporary child is never restarted, even when a sibling's
                     # restart stopped it; it is forgotten.
@@ -366,13 +241,13 @@ class Supervisor(_SupervisorBase):
                 continue
             while True:
                 try:
-                    await self._start(child)
+                    await self._otp_start(child)
                     break
                 except StartError as e:
                     log.error(
                         "%s: restarting child %r failed: %r", type(self).__name__, child.spec.id, e
                     )
-                    self._note_restart()
+                    self._otp_note_restart()
 
     async def handle_call(self, request: Any, from_: From, state: Any) -> Any:
         if type(request) is not tuple or not request or request[0] != _SUP:
@@ -382,54 +257,54 @@ class Supervisor(_SupervisorBase):
             rows = [
                 ChildInfo(
                     c.spec.id,
-                    c.proc._pid if c.proc else None,
+                    c.proc.pid if c.proc else None,
                     c.spec.child_type,
                     c.spec.actor_class,
                 )
-                for c in self._kids
+                for c in self._otp_kids
             ]
             return rows, state
         if op == "count_children":
-            active = sum(1 for c in self._kids if c.proc is not None)
-            sups = sum(1 for c in self._kids if c.spec.child_type == "supervisor")
+            active = sum(1 for c in self._otp_kids if c.proc is not None)
+            sups = sum(1 for c in self._otp_kids if c.spec.child_type == "supervisor")
             counts = {
-                "specs": len(self._kids),
+                "specs": len(self._otp_kids),
                 "active": active,
                 "supervisors": sups,
-                "workers": len(self._kids) - sups,
+                "workers": len(self._otp_kids) - sups,
             }
             return counts, state
         if op == "start_child":
             spec = request[2]
             if not isinstance(spec, ChildSpec):
                 return _Reject(f"start_child() takes a ChildSpec, got {spec!r}"), state
-            if self._find(spec.id) is not None:
+            if self._otp_find(spec.id) is not None:
                 return _Reject(
                     f"start_child(): a child with id {spec.id!r} already exists; ids must be "
                     "unique (delete_child() it first, or pick another id)"
                 ), state
             child = _Child(spec)
             try:
-                await self._start(child)
+                await self._otp_start(child)
             except StartError as e:
                 return _Reject(f"start_child({spec.id!r}) failed: {e}"), state
-            self._kids.append(child)
+            self._otp_kids.append(child)
             return child.proc.pid if child.proc else None, state
         child_id = request[2]
-        found = self._find(child_id)
+        found = self._otp_find(child_id)
         if found is None:
             return _Reject(f"{op}(): no child with id {child_id!r} in {type(self).__name__}"), state
         child = found
         if op == "terminate_child":
-            await self._stop(child)
+            await self._otp_stop(child)
             if child.spec.restart is RestartType.TEMPORARY:
-                self._kids.remove(child)
+                self._otp_kids.remove(child)
             return None, state
         if op == "restart_child":
             if child.proc is not None:
                 return _Reject(f"restart_child({child_id!r}): the child is running"), state
             try:
-                await self._start(child)
+                await self._otp_start(child)
             except StartError as e:
                 return _Reject(f"restart_child({child_id!r}) failed: {e}"), state
             return child.proc.pid if child.proc else None, state
@@ -438,21 +313,16 @@ class Supervisor(_SupervisorBase):
                 return _Reject(
                     f"delete_child({child_id!r}): the child is running; terminate_child() it first"
                 ), state
-            self._kids.remove(child)
+            self._otp_kids.remove(child)
             return None, state
         return _Reject(f"unknown supervisor request {op!r}"), state
 
     # -------------------------------------------------------------- client API
 
-    @staticmethod
-    async def _request(sup: PID | str, *request: Any, timeout: float | None) -> Any:
-        got = await _call(sup, (_SUP, *request), timeout)
-        if type(got) is _Reject:
-            raise SupervisorError(got.message)
-        return got
+    _otp_request = staticmethod(supervisor_request)
 
     @staticmethod
-    async def start_child(sup: PID | str, spec: ChildSpec, timeout: float | None = 5.0) -> PID:
+    async def start_child(sup: Target, spec: ChildSpec, timeout: float | None = 5.0) -> PID:
         """Add ``spec`` to the running supervisor ``sup`` and start it; returns its PID.
 
         Like ``supervisor:start_child/2``.
@@ -460,11 +330,11 @@ class Supervisor(_SupervisorBase):
         Raises:
             SupervisorError: the id is taken, or the child failed to start.
         """
-        result: PID = await Supervisor._request(sup, "start_child", spec, timeout=timeout)
+        result: PID = await Supervisor._otp_request(sup, "start_child", spec, timeout=timeout)
         return result
 
     @staticmethod
-    async def terminate_child(sup: PID | str, child_id: str, timeout: float | None = None) -> None:
+    async def terminate_child(sup: Target, child_id: str, timeout: float | None = None) -> None:
         """Stop the child ``child_id``, keeping its spec (temporary children are removed).
 
         Like ``supervisor:terminate_child/2``.
@@ -472,10 +342,10 @@ class Supervisor(_SupervisorBase):
         Raises:
             SupervisorError: no such child.
         """
-        await Supervisor._request(sup, "terminate_child", child_id, timeout=timeout)
+        await Supervisor._otp_request(sup, "terminate_child", child_id, timeout=timeout)
 
     @staticmethod
-    async def restart_child(sup: PID | str, child_id: str, timeout: float | None = 5.0) -> PID:
+    async def restart_child(sup: Target, child_id: str, timeout: float | None = 5.0) -> PID:
         """Start again a child that was stopped with :meth:`terminate_child`.
 
         Like ``supervisor:restart_child/2``.
@@ -483,27 +353,31 @@ class Supervisor(_SupervisorBase):
         Raises:
             SupervisorError: no such child, it is running, or it failed to start.
         """
-        result: PID = await Supervisor._request(sup, "restart_child", child_id, timeout=timeout)
+        result: PID = await Supervisor._otp_request(sup, "restart_child", child_id, timeout=timeout)
         return result
 
     @staticmethod
-    async def delete_child(sup: PID | str, child_id: str, timeout: float | None = 5.0) -> None:
+    async def delete_child(sup: Target, child_id: str, timeout: float | None = 5.0) -> None:
         """Forget the spec of a stopped child; like ``supervisor:delete_child/2``.
 
         Raises:
             SupervisorError: no such child, or it is still running.
         """
-        await Supervisor._request(sup, "delete_child", child_id, timeout=timeout)
+        await Supervisor._otp_request(sup, "delete_child", child_id, timeout=timeout)
 
     @staticmethod
-    async def which_children(sup: PID | str, timeout: float | None = 5.0) -> list[ChildInfo]:
+    async def which_children(sup: Target, timeout: float | None = 5.0) -> list[ChildInfo]:
         """The supervisor's children, in start order; like ``supervisor:which_children/1``."""
-        result: list[ChildInfo] = await Supervisor._request(sup, "which_children", timeout=timeout)
+        result: list[ChildInfo] = await Supervisor._otp_request(
+            sup, "which_children", timeout=timeout
+        )
         return result
 
     @staticmethod
-    async def count_children(sup: PID | str, timeout: float | None = 5.0) -> dict[str, int]:
+    async def count_children(sup: Target, timeout: float | None = 5.0) -> dict[str, int]:
         """Counts ``specs``, ``active``, ``supervisors``, ``workers``; like
         ``supervisor:count_children/1``."""
-        result: dict[str, int] = await Supervisor._request(sup, "count_children", timeout=timeout)
+        result: dict[str, int] = await Supervisor._otp_request(
+            sup, "count_children", timeout=timeout
+        )
         return result

@@ -10,13 +10,25 @@ never arrive.  If ``dest`` is dead when the timer fires, the message is dropped.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import math
+import threading
+import time
 from typing import Any
 
 import anyio
 
-from ._core._ids import PID
-from ._core._process import ChildTasks, Process, _require_current, resolve
+from ._core import (
+    DEAD,
+    Proc,
+    Target,
+    child_tasks,
+    on_exit,
+    require_current,
+    send_nowait,
+)
+from ._exceptions import NoProcess
 
 __all__ = ["TimerRef", "cancel_timer", "send_after", "send_interval"]
 
@@ -24,13 +36,16 @@ __all__ = ["TimerRef", "cancel_timer", "send_after", "send_interval"]
 class TimerRef:
     """A running timer; pass it to :func:`cancel_timer`."""
 
-    __slots__ = ("_deadline", "_done", "_interval", "_scope")
+    __slots__ = ("_deadline", "_done", "_interval", "_scope", "_thread_clock")
 
-    def __init__(self, deadline: float, interval: float | None) -> None:
+    def __init__(self, deadline: float, interval: float | None, thread: bool = False) -> None:
         self._deadline = deadline
         self._interval = interval
         self._done = False
-        self._scope = anyio.CancelScope()
+        # a timer of a thread process (the sync API) runs on the timer thread, on the
+        # monotonic clock; others are tasks of their process, on the loop's clock
+        self._thread_clock = thread
+        self._scope = None if thread else anyio.CancelScope()
 
     @property
     def cancelled(self) -> bool:
@@ -42,7 +57,8 @@ class TimerRef:
         return f"<TimerRef {state}>"
 
 
-async def _run_timer(ref: TimerRef, dest: PID | str, message: Any) -> None:
+async def _run_timer(ref: TimerRef, dest: Target, message: Any) -> None:
+    assert ref._scope is not None
     try:
         with ref._scope:
             await _timer_loop(ref, dest, message)
@@ -50,22 +66,85 @@ async def _run_timer(ref: TimerRef, dest: PID | str, message: Any) -> None:
         ref._done = True
 
 
-async def _timer_loop(ref: TimerRef, dest: PID | str, message: Any) -> None:
+def _deliver(dest: Target, message: Any) -> None:
+    try:
+        send_nowait(dest, message)
+    except NoProcess:  # a name nobody holds any more: dropped, like a dead PID
+        pass
+
+
+async def _timer_loop(ref: TimerRef, dest: Target, message: Any) -> None:
     while True:
         await anyio.sleep_until(ref._deadline)
         if ref.cancelled:  # cancelled while the sleep was completing: never send
             return
-        proc = resolve(dest)
-        if proc is not None:
-            proc._mbox.put(message)
+        _deliver(dest, message)
         if ref._interval is None:
             return
         ref._deadline += ref._interval
 
 
-def _start(
-    owner: Process, dest: PID | str, message: Any, first: float, every: float | None
-) -> TimerRef:
+class _TimerThread:
+    """Timers of thread processes: one daemon thread, a heap, a condition variable.
+
+    Firing and :func:`cancel_timer` take the same lock, so a cancel that returns a
+    number really prevents the message.
+    """
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.heap: list[tuple[float, int, TimerRef, Target, Any]] = []
+        self.seq = itertools.count()
+        self.thread: threading.Thread | None = None
+
+    def add(self, ref: TimerRef, dest: Target, message: Any) -> None:
+        with self.cond:
+            heapq.heappush(self.heap, (ref._deadline, next(self.seq), ref, dest, message))
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._run, name="anyotp timers", daemon=True)
+                self.thread.start()
+            self.cond.notify()
+
+    def _run(self) -> None:
+        cond = self.cond
+        heap = self.heap
+        with cond:
+            while True:
+                while heap and heap[0][2]._done:
+                    heapq.heappop(heap)
+                if not heap:
+                    cond.wait()
+                    continue
+                wait = heap[0][0] - time.monotonic()
+                if wait > 0:
+                    cond.wait(wait)
+                    continue
+                _, _, ref, dest, message = heapq.heappop(heap)
+                _deliver(dest, message)  # never blocks
+                if ref._interval is None:
+                    ref._done = True
+                else:
+                    ref._deadline += ref._interval
+                    heapq.heappush(heap, (ref._deadline, next(self.seq), ref, dest, message))
+
+
+_thread_timers = _TimerThread()
+
+
+class _CancelTimers:
+    """Exit hook: a thread process's timers die with it."""
+
+    __slots__ = ("refs",)
+
+    def __init__(self) -> None:
+        self.refs: list[TimerRef] = []
+
+    def down(self, pid: Any, reason: Any) -> None:
+        for ref in self.refs:
+            cancel_timer(ref)
+
+
+def _start(owner: Proc, dest: Target, message: Any, first: float, every: float | None) -> TimerRef:
     for value, what in ((first, "seconds"), (every, "interval")):
         if value is not None and (
             not isinstance(value, int | float) or math.isnan(value) or value < 0
@@ -73,14 +152,23 @@ def _start(
             raise ValueError(f"timer {what} must be a number of seconds >= 0, got {value!r}")
     if every is not None and every <= 0:
         raise ValueError(f"send_interval() needs an interval > 0 seconds, got {every!r}")
+    if owner.loop.kind == "thread":
+        ref = TimerRef(time.monotonic() + first, every, thread=True)
+        hook = owner.monitors.get(_CancelTimers)
+        if not isinstance(hook, _CancelTimers):
+            hook = _CancelTimers()
+            on_exit(owner, hook, _CancelTimers)
+        hook.refs = [r for r in hook.refs if not r._done]
+        hook.refs.append(ref)
+        if owner.status is not DEAD:
+            _thread_timers.add(ref, dest, message)
+        return ref
     ref = TimerRef(anyio.current_time() + first, every)
-    tasks = owner._child_tasks or ChildTasks(owner)
-    owner._child_tasks = tasks
-    tasks.start_soon(_run_timer, ref, dest, message)
+    child_tasks(owner).start_soon(_run_timer, ref, dest, message)
     return ref
 
 
-def send_after(dest: PID | str, message: Any, seconds: float) -> TimerRef:
+def send_after(dest: Target, message: Any, seconds: float) -> TimerRef:
     """Send ``message`` to ``dest`` after ``seconds``; like ``erlang:send_after/3``.
 
     Args:
@@ -92,11 +180,11 @@ def send_after(dest: PID | str, message: Any, seconds: float) -> TimerRef:
         NotInProcess: called outside a process (a timer belongs to its process).
         ValueError: ``seconds`` is negative or not a number.
     """
-    owner = _require_current("send_after()")
+    owner = require_current("send_after()")
     return _start(owner, dest, message, seconds, None)
 
 
-def send_interval(dest: PID | str, message: Any, seconds: float) -> TimerRef:
+def send_interval(dest: Target, message: Any, seconds: float) -> TimerRef:
     """Send ``message`` to ``dest`` every ``seconds``; like ``timer:send_interval/3``.
 
     Ticks are scheduled from the start time (no drift); stop with :func:`cancel_timer`.
@@ -105,7 +193,7 @@ def send_interval(dest: PID | str, message: Any, seconds: float) -> TimerRef:
         NotInProcess: called outside a process.
         ValueError: ``seconds`` is not > 0.
     """
-    owner = _require_current("send_interval()")
+    owner = require_current("send_interval()")
     return _start(owner, dest, message, seconds, seconds)
 
 
@@ -117,8 +205,15 @@ def cancel_timer(ref: TimerRef) -> float | None:
         already fired (a one-shot timer) or was already cancelled.  When a number is
         returned, the timer's message is guaranteed never to arrive.
     """
+    if ref._thread_clock:
+        with _thread_timers.cond:
+            if ref._done:
+                return None
+            ref._done = True
+            return max(0.0, ref._deadline - time.monotonic())
     if ref._done:
         return None
     ref._done = True
+    assert ref._scope is not None
     ref._scope.cancel()
     return max(0.0, ref._deadline - anyio.current_time())

@@ -19,10 +19,11 @@ import functools
 import math
 import sys
 import threading
+from collections import deque
 from collections.abc import Callable
 from typing import Any, Final, Protocol
 
-__all__ = ["TIMEOUT", "Loop", "Waiter", "current_loop", "thread_waiter"]
+__all__ = ["TIMEOUT", "Loop", "Waiter", "current_loop", "new_thread_loop", "thread_waiter"]
 
 _get_ident = threading.get_ident
 _Future = asyncio.Future
@@ -53,12 +54,15 @@ class Loop:
     """One running event loop (or plain thread): how to make waiters and reach it."""
 
     __slots__ = (
+        "calls",
         "cancelled_exc",
+        "checkpoint",
         "current_task",
         "kind",
         "new_waiter",
         "run_soon_threadsafe",
         "tid",
+        "wake",
     )
 
     def __init__(
@@ -68,6 +72,7 @@ class Loop:
         run_soon_threadsafe: Callable[..., None],
         current_task: Callable[[], Any] | None = None,
         cancelled_exc: type[BaseException] = BaseException,
+        checkpoint: Callable[[], Any] | None = None,
     ) -> None:
         #: the backend's cancellation exception (anyio.get_cancelled_exc_class(), cached)
         self.cancelled_exc = cancelled_exc
@@ -79,6 +84,13 @@ class Loop:
         #: schedule ``fn(*args)`` on this loop from any thread; a closed loop drops it.
         self.run_soon_threadsafe = run_soon_threadsafe
         self.tid = _get_ident()
+        #: ``await loop.checkpoint()`` yields to the scheduler (cancellation is delivered
+        #: there); None for a thread loop, which has no other task to yield to.
+        self.checkpoint = checkpoint
+        #: thread loops only: the calls queued by ``run_soon_threadsafe``, which the
+        #: thread runs before its next message, and how to wake the thread for them.
+        self.calls: deque[tuple[Callable[..., Any], tuple[Any, ...]]] | None = None
+        self.wake: Callable[[], None] | None = None
 
 
 # --------------------------------------------------------------------------- asyncio
@@ -205,8 +217,17 @@ def _aio_loop(loop: asyncio.AbstractEventLoop) -> Loop:
             pass
 
     return Loop(
-        "asyncio", new_waiter, run_soon_threadsafe, asyncio.current_task, asyncio.CancelledError
+        "asyncio",
+        new_waiter,
+        run_soon_threadsafe,
+        asyncio.current_task,
+        asyncio.CancelledError,
+        _aio_checkpoint,
     )
+
+
+def _aio_checkpoint() -> Any:
+    return asyncio.sleep(0)
 
 
 # ------------------------------------------------------------------------------ trio
@@ -334,7 +355,14 @@ def _trio_loop() -> Loop:
         except trio.RunFinishedError:
             pass
 
-    return Loop("trio", _TrioWaiter, run_soon_threadsafe, current_task, trio.Cancelled)
+    return Loop(
+        "trio",
+        _TrioWaiter,
+        run_soon_threadsafe,
+        current_task,
+        trio.Cancelled,
+        lowlevel.checkpoint,
+    )
 
 
 # --------------------------------------------------------------------------- threads
@@ -393,6 +421,29 @@ def thread_waiter() -> Waiter:
     return _ThreadWaiter()
 
 
+def new_thread_loop() -> Loop:
+    """A loop for a process whose body is a plain thread (the sync API).
+
+    Its waiters are locks; ``run_soon_threadsafe`` queues the call in ``loop.calls``
+    and calls ``loop.wake`` (set by the process to wake its thread), so exit signals
+    from other threads run on the process's own thread, ahead of its next message.
+    Its ``tid`` is 0 until the thread claims it (``loop.tid = threading.get_ident()``):
+    until then every caller counts as foreign.
+    """
+    calls: deque[tuple[Callable[..., Any], tuple[Any, ...]]] = deque()
+
+    def run_soon_threadsafe(fn: Callable[..., Any], *args: Any) -> None:
+        calls.append((fn, args))
+        wake = loop.wake
+        if wake is not None:
+            wake()
+
+    loop = Loop("thread", thread_waiter, run_soon_threadsafe)
+    loop.tid = 0
+    loop.calls = calls
+    return loop
+
+
 # ------------------------------------------------------------------------- detection
 
 _tls = threading.local()
@@ -406,11 +457,14 @@ def current_loop() -> Loop | None:
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
-        trio = sys.modules.get("trio")
-        if trio is None:
+        # Another thread may be importing trio right now: a half-initialised module
+        # has no `lowlevel` yet, and then no trio run can be active in this thread.
+        lowlevel = getattr(sys.modules.get("trio"), "lowlevel", None)
+        current_trio_token = getattr(lowlevel, "current_trio_token", None)
+        if current_trio_token is None:
             return None
         try:
-            token = trio.lowlevel.current_trio_token()
+            token = current_trio_token()
         except RuntimeError:
             return None
         cached = getattr(_tls, "key", None)

@@ -57,6 +57,12 @@ class Mailbox:
         if w is not None:
             w.set(None)
 
+    def wake(self) -> None:
+        """Wake the receiver if it is waiting, with no message (any thread)."""
+        w = self._waiter
+        if w is not None:
+            w.set(None)
+
     def __len__(self) -> int:
         return len(self._q) + len(self._saved)
 

@@ -12,14 +12,18 @@ from .._exceptions import NoProcess
 from ._ids import PID
 
 if TYPE_CHECKING:
-    from ._process import Process
+    from ._process import Proc
 
 __all__ = [
     "Via",
     "ViaRegistry",
+    "names",
     "register",
+    "register_or_holder",
     "registered",
+    "release_name",
     "resolve_via",
+    "set_global_registry",
     "unregister",
     "whereis",
 ]
@@ -69,11 +73,20 @@ def resolve_via(target: Any) -> tuple[ViaRegistry, Any] | None:
         registry, key = target
     elif kind is tuple and len(target) == 3 and target[0] == "via":
         _, registry, key = target
+    elif kind is tuple and len(target) == 2 and target[0] == "global":
+        registry = _global[0]
+        if registry is None:
+            raise NoProcess(
+                f"{target!r}: global names need a node (start one with anyotp.node.start)",
+                target,
+            )
+        return registry, target[1]
     else:
         return None
     if type(registry) is PID or type(registry) is str:
         name = registry
-        registry = name._proc if isinstance(name, PID) else _names.get(name)
+        proc = name._proc if isinstance(name, PID) else _names.get(name)
+        registry = None if proc is None else proc.body
         if registry is None:
             raise NoProcess(f"via-name {target!r}: the registry {name!r} is not alive", target)
     if not isinstance(registry, ViaRegistry):
@@ -85,8 +98,43 @@ def resolve_via(target: Any) -> tuple[ViaRegistry, Any] | None:
 
 
 #: name -> live process.  Mutated under ``_lock``; read without it (dict reads are atomic).
-_names: dict[str, Process] = {}
+_names: dict[str, Proc] = {}
+names = _names
 _lock = threading.Lock()
+#: the registry behind ``("global", name)`` (installed by a node), or None
+_global: list[ViaRegistry | None] = [None]
+
+
+def set_global_registry(registry: ViaRegistry | None) -> None:
+    """Install the registry that ``("global", name)`` targets resolve through."""
+    _global[0] = registry
+
+
+def register_or_holder(name: Any, proc: Proc) -> PID | None:
+    """Register ``proc`` under ``name`` (a str or a via-name) for ``start(name=)``.
+
+    Returns None once registered, else the PID holding the name (or a placeholder
+    when the registry does not say who).
+
+    Raises:
+        TypeError: ``name`` is neither a str nor a via-name.
+        NoProcess: a via-name's registry is not alive.
+    """
+    via = resolve_via(name)
+    if via is not None:
+        if via[0].register_name(via[1], proc.pid):
+            return None
+        holder = via[0].whereis_name(via[1])
+        return holder if holder is not None else proc.pid
+    if not isinstance(name, str) or not name:
+        raise TypeError(
+            f"a process name is a non-empty str or a via-name (Via(registry, key)), "
+            f"got {type(name).__name__} {name!r}"
+        )
+    if register(name, proc.pid):
+        return None
+    holder_proc = _names.get(name)
+    return holder_proc.pid if holder_proc is not None else proc.pid
 
 
 def register(name: str, pid: PID) -> bool:
@@ -97,8 +145,9 @@ def register(name: str, pid: PID) -> bool:
         pid: a live local process.
 
     Returns:
-        True if registered; False if ``name`` is already taken by a live process or
-        the process already has a (different) name.
+        True if registered; False if ``name`` is already taken (by any process, this
+        one included) or the process already has a name: like Erlang, a process has
+        at most one registered name.
 
     Raises:
         TypeError: ``name`` is not a non-empty str or ``pid`` is not a PID.
@@ -109,22 +158,19 @@ def register(name: str, pid: PID) -> bool:
     if type(pid) is not PID:
         raise TypeError(f"register({name!r}, ...) takes a PID, got {type(pid).__name__} {pid!r}")
     proc = pid._proc
-    if proc is None or proc._status >= 2:  # EXITING or DEAD
+    if proc is None or proc.status >= 2:  # EXITING or DEAD
         raise NoProcess(f"register({name!r}, {pid!r}): the process is not alive", pid)
     with _lock:
-        holder = _names.get(name)
-        if holder is not None:
-            return holder is proc
-        if proc._name is not None:
+        if name in _names or proc.name is not None:
             return False
         _names[name] = proc
-        proc._name = name
+        proc.name = name
         # The process may have died meanwhile on its own thread (a sync server): _die
         # sets DEAD before it looks at _name, so either it saw the name and releases it
         # once we unlock, or we see DEAD here and undo.
-        if proc._status >= 3:
+        if proc.status >= 3:
             del _names[name]
-            proc._name = None
+            proc.name = None
             raise NoProcess(f"register({name!r}, {pid!r}): the process is not alive", pid)
     return True
 
@@ -139,7 +185,7 @@ def unregister(name: str) -> bool:
         proc = _names.pop(name, None)
         if proc is None:
             return False
-        proc._name = None
+        proc.name = None
     return True
 
 
@@ -154,10 +200,11 @@ def registered() -> list[str]:
     return sorted(_names)
 
 
-def _release(proc: Process) -> None:
-    name = proc._name
+def release_name(proc: Proc) -> None:
+    """Drop ``proc``'s registered name (it is dying)."""
+    name = proc.name
     if name is not None:
         with _lock:
             if _names.get(name) is proc:
                 del _names[name]
-            proc._name = None
+            proc.name = None

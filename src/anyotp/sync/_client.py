@@ -13,20 +13,27 @@ import sys
 import threading
 from typing import Any, Final
 
-from .._core._backend import TIMEOUT, thread_waiter
-from .._core._ids import PID
-from .._core._process import (
+from .._core import (
     CALL_TAG,
-    CAST_TAG,
-    DEAD,
-    From,
-    Process,
-    _current,
-    _Down,
-    _noproc_message,
-    resolve,
+    PID,
+    Proc,
+    Target,
+    call_blocking,
+    cast_nowait,
+    noproc_message,
+    route,
 )
-from .._exceptions import GenServerError, GenServerTimeoutError
+from .._exceptions import (
+    CallError,
+    CallExit,
+    CallNoProc,
+    CallTimeout,
+    GenServerError,
+    GenServerExit,
+    GenServerNoProc,
+    GenServerTimeoutError,
+    NoProcess,
+)
 
 __all__ = ["call", "cast"]
 
@@ -39,8 +46,11 @@ def event_loop_running() -> bool:
     """True when the calling thread is running an asyncio or trio event loop."""
     if _get_running_loop() is not None:
         return True
-    trio = sys.modules.get("trio")
-    return trio is not None and bool(trio.lowlevel.in_trio_run())
+    # Another thread may be importing trio right now: a half-initialised module has
+    # no `lowlevel` yet, and then no trio run can be active in this thread.
+    lowlevel = getattr(sys.modules.get("trio"), "lowlevel", None)
+    in_trio_run = getattr(lowlevel, "in_trio_run", None)
+    return in_trio_run is not None and bool(in_trio_run())
 
 
 def require_no_event_loop(what: str, instead: str) -> None:
@@ -67,11 +77,20 @@ def short(value: object, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def label(proc: Process | None, target: Any) -> str:
-    """How errors name a server: ``CounterServer <PID 0.3>`` or ``'cache' (Cache ...)``."""
-    if proc is None:
-        return repr(target)
-    own = f"{type(proc).__name__} {proc._pid!r}"
+def label(target: Any, name: str | None = None) -> str:
+    """How errors name a server: ``Counter <PID 0.3>`` or ``'cache' (Cache <PID 0.3>)``."""
+    if name is None:
+        try:
+            dest = route(target, "call()")
+        except (NoProcess, TypeError):
+            dest = None
+        if type(dest) is not Proc:
+            return repr(target)
+        name = type(dest.body).__name__
+        pid = dest.pid
+    else:
+        pid = target
+    own = f"{name} {pid!r}"
     return own if type(target) is PID else f"{target!r} ({own})"
 
 
@@ -84,65 +103,56 @@ def clamp(timeout: float | None) -> float | None:
     return timeout if timeout < _TIMEOUT_MAX else _TIMEOUT_MAX
 
 
-def call_process(proc: Process | None, target: Any, request: Any, timeout: float | None) -> Any:
-    """Do one blocking call to ``proc`` (``target`` is how the user named it)."""
-    facts = {"server": target, "request": request, "timeout": timeout}
-    if proc is None or proc._status is DEAD:
-        raise GenServerError(
-            _noproc_message(f"call(..., {short(request)})", target), reason="noproc", **facts
-        )
+def blocking_call(target: Target, request: Any, timeout: float | None, name: str | None) -> Any:
+    """One blocking call (the core's ``call``, waiting on a lock), with the sync
+    API's errors; ``name`` is the server's class name when the caller knows it."""
     require_no_event_loop(
-        f"call({short(request)}) to {label(proc, target)}",
+        f"call({short(request)}) to {label(target, name)}",
         "use `await anyotp.call(pid, request, timeout=...)`, or make this blocking call "
         "in a worker thread: `await anyio.to_thread.run_sync(...)`",
     )
-    me = _current.get()
-    if proc is me:
-        raise GenServerError(
-            f"call({short(request)}) to {label(proc, target)} from inside one of its own "
-            "handlers would deadlock: the server handles one message at a time and is "
-            "busy running this handler. Use the state you already have, or cast() to "
-            "the server to handle the request after this handler returns",
-            reason="calling_self",
-            **facts,
-        )
-    waiter = thread_waiter()
-    from_ = From(None if me is None else me._pid, waiter)
-    monitors = proc._monitors
-    monitors[from_] = from_
-    if proc._status is DEAD:  # it died between the check and the monitor
-        monitors.pop(from_, None)
-        raise GenServerError(
-            _noproc_message(f"call(..., {short(request)})", target), reason="noproc", **facts
-        )
-    proc._mbox.put((CALL_TAG, from_, request))
+    facts: dict[str, Any] = {"server": target, "request": request, "timeout": timeout}
     try:
-        got = waiter.wait_blocking(clamp(timeout))
-    finally:
-        monitors.pop(from_, None)
-    if got is TIMEOUT:
+        return call_blocking(target, CALL_TAG, request, clamp(timeout))
+    except CallTimeout:
         raise GenServerTimeoutError(
-            f"call({short(request)}, timeout={timeout}) to {label(proc, target)} timed out: "
+            f"call({short(request)}, timeout={timeout}) to {label(target, name)} timed out: "
             f"no reply within {timeout} s (the server is busy or blocked in a handler); "
             "its late reply will be discarded",
             reason="timeout",
             **facts,
-        )
-    if type(got) is _Down:
-        reason = got.reason
-        exc = GenServerError(
-            f"call({short(request)}) to {label(proc, target)} failed: the server stopped "
+        ) from None
+    except CallNoProc:
+        raise GenServerNoProc(
+            noproc_message(f"call(..., {short(request)})", target), reason="noproc", **facts
+        ) from None
+    except CallExit as e:
+        reason = e.reason
+        exc = GenServerExit(
+            f"call({short(request)}) to {label(target, name)} failed: the server stopped "
             f"with exit reason {reason!r} before replying",
             reason=reason,
             **facts,
         )
         if isinstance(reason, BaseException):
             raise exc from reason
-        raise exc
-    return got
+        raise exc from None
+    except GenServerError:
+        raise
+    except CallError as e:
+        if e.reason == "calling_self":
+            raise GenServerError(
+                f"call({short(request)}) to {label(target, name)} from inside one of its own "
+                "handlers would deadlock: the server handles one message at a time and is "
+                "busy running this handler. Use the state you already have, or cast() to "
+                "the server to handle the request after this handler returns",
+                reason="calling_self",
+                **facts,
+            ) from None
+        raise
 
 
-def call(target: PID | str, request: Any, timeout: float | None = None) -> Any:
+def call(target: Target, request: Any, timeout: float | None = None) -> Any:
     """Call any server, sync or async, and block until it replies.
 
     Like ``gen_server:call/3``, for plain threads (including the handlers of sync
@@ -163,36 +173,42 @@ def call(target: PID | str, request: Any, timeout: float | None = None) -> Any:
 
     Raises:
         GenServerTimeoutError: no reply within ``timeout`` seconds (also a
-            ``TimeoutError``).
-        GenServerError: the server is not alive or the name is not registered; it
-            stopped before replying (its exit reason chained when it is an
-            exception); a sync server's ``handle_call`` raised (chained) or rejected
+            ``TimeoutError`` and a ``CallTimeout``).
+        GenServerNoProc: the server is not alive or the name is not registered (also
+            a ``CallNoProc``, a ``LookupError``).
+        GenServerExit: it stopped before replying (also a ``CallExit``; its exit
+            reason chained when it is an exception).
+        GenServerError: a sync server's ``handle_call`` raised (chained) or rejected
             the request's type; the call was made from one of the server's own
             handlers (it would deadlock); or the calling thread runs an event loop
             (use ``await anyotp.call(...)`` there).
-        TypeError: ``target`` is neither a PID nor a str.
+        TypeError: ``target`` is not a PID, a str or a via-name.
     """
-    proc = target._proc if type(target) is PID else resolve(target)
-    return call_process(proc, target, request, timeout)
+    return blocking_call(target, request, timeout, None)
 
 
-def cast(target: PID | str, request: Any) -> None:
+def cast(target: Target, request: Any) -> None:
     """Send ``request`` to any server, sync or async, without waiting.
 
     Like ``gen_server:cast/2``; works from any thread, event-loop threads included
     (it never blocks).  Delivery happens before ``cast`` returns; whether the server
     handles it is not reported (a sync server logs a cast of the wrong type and drops
-    it).
+    it), and a cast to a server that is not alive is dropped, as in OTP.
 
     Args:
-        target: the server's PID or registered name.
+        target: the server's PID, registered name or via-name.
         request: any object; see :func:`call` for what sync servers accept.
 
     Raises:
-        GenServerError: the server is not alive or the name is not registered.
-        TypeError: ``target`` is neither a PID nor a str.
+        GenServerNoProc: ``target`` is a name nobody registered.
+        TypeError: ``target`` is not a PID, a str or a via-name.
     """
-    proc = target._proc if type(target) is PID else resolve(target)
-    if proc is None:
-        raise GenServerError(_noproc_message(f"cast(..., {short(request)})", target))
-    proc._mbox.put((CAST_TAG, request))
+    try:
+        cast_nowait(target, request)
+    except NoProcess as e:
+        raise GenServerNoProc(
+            f"cast(..., {short(request)}) to {target!r} failed: {e}",
+            server=target,
+            request=request,
+            reason="noproc",
+        ) from None

@@ -29,31 +29,41 @@ import atexit
 import logging
 import threading
 import time
-from collections import deque
-from collections.abc import Callable
 from types import TracebackType
 from typing import Any, ClassVar, Final, Generic, Self, TypeVar, get_args, get_origin
 from typing import cast as _type_cast
 
 import anyio
 
-from .._core._backend import TIMEOUT, Loop, Waiter, current_loop, thread_waiter
-from .._core._ids import PID
-from .._core._process import (
-    CALL_TAG,
-    CAST_TAG,
+from .._core import (
+    CALL,
+    CAST,
     DEAD,
     EXITING,
+    PARENT_EXIT,
+    PID,
     RUNNING,
     STARTING,
+    SYSTEM,
+    DeathWatch,
     From,
-    Process,
-    _current,
-    _DeathWatch,
-    _InitFailed,
+    InitFailed,
+    Loop,
+    Proc,
+    ProcessExit,
+    Waiter,
+    cast_nowait,
+    current_loop,
+    current_process,
+    decode,
+    new_thread_loop,
+    on_exit,
+    set_current_process,
+    stop_blocking,
+    thread_waiter,
 )
 from .._exceptions import GenServerError, GenServerTimeoutError
-from ._client import call_process, clamp, require_no_event_loop, short
+from ._client import blocking_call, clamp, require_no_event_loop, short
 from ._typecheck import ANYTHING, MessageType, compile_message_type
 
 __all__ = ["GenServer", "TypedGenServer"]
@@ -82,9 +92,9 @@ class _Marker:
 
 #: Put in the mailbox by ``stop()``: everything queued before it is handled first.
 _STOP: Final = _Marker("stop request")
-#: Returned by ``_next_message``: an exit signal set ``_exit_reason``.
+#: Returned by ``_otp_next_message``: an exit signal set ``pending_exit``.
 _SIGNALLED: Final = _Marker("exit signal")
-#: Returned by ``_next_message``: the process was killed; the thread must just end.
+#: Returned by ``_otp_next_message``: the process was killed; the thread must just end.
 _GONE: Final = _Marker("killed")
 
 #: Servers started with ``start()`` and not yet dead, in start order (for atexit).
@@ -109,7 +119,7 @@ def _declared_alias(cls: type) -> Any:
         if origin is TypedGenServer:  # defined by the time any subclass exists
             return base
         if isinstance(origin, type) and issubclass(origin, TypedGenServer):
-            parent = origin._typed_alias
+            parent = origin._otp_typed_alias
             if parent is None:
                 continue
             mapping = dict(zip(getattr(origin, "__parameters__", ()), get_args(base), strict=False))
@@ -120,7 +130,7 @@ def _declared_alias(cls: type) -> Any:
     return None
 
 
-class TypedGenServer(Process, Generic[CastMsg, CallMsg, State]):
+class TypedGenServer(Generic[CastMsg, CallMsg, State]):
     """A thread-based GenServer whose cast and call messages have declared types.
 
     Subclass ``TypedGenServer[CastMsg, CallMsg, State]`` and implement the callbacks;
@@ -153,30 +163,32 @@ class TypedGenServer(Process, Generic[CastMsg, CallMsg, State]):
             server (``"kill"`` excepted); like ``process_flag(trap_exit, true)``.
     """
 
-    #: What casts and calls the server accepts (compiled from the type arguments).
-    _cast_type: ClassVar[MessageType] = ANYTHING
-    _call_type: ClassVar[MessageType] = ANYTHING
-    #: The ``TypedGenServer[...]`` alias this class was declared with (None if none).
-    _typed_alias: ClassVar[Any] = None
+    trap_exit: bool = False
 
-    # Runtime fields, set by _prepare (subclasses need not call any __init__).
-    _sys: deque[tuple[Callable[..., Any], tuple[Any, ...]]]
-    _dlock: threading.Lock
-    _thread: threading.Thread | None = None
-    _ack: Waiter | None = None
-    _stop_requested: bool = False
-    _finished: bool = False
-    _abandoned: bool = False
+    #: What casts and calls the server accepts (compiled from the type arguments).
+    _otp_cast_type: ClassVar[MessageType] = ANYTHING
+    _otp_call_type: ClassVar[MessageType] = ANYTHING
+    #: The ``TypedGenServer[...]`` alias this class was declared with (None if none).
+    _otp_typed_alias: ClassVar[Any] = None
+
+    # Runtime fields: the process control block and what the thread runner adds
+    # (class defaults, so subclasses need not call any __init__).  Reserved names:
+    # everything that starts with ``_otp_``.
+    _otp_pcb: Proc | None = None
+    _otp_lock: threading.Lock | None = None
+    _otp_ack: Waiter | None = None
+    _otp_stop_requested: bool = False
+    _otp_abandoned: bool = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         alias = _declared_alias(cls)
         if alias is None:
             return  # not (re)parameterised here: keep the inherited checks
-        cls._typed_alias = alias
+        cls._otp_typed_alias = alias
         cast_t, call_t, _state_t = get_args(alias)
-        cls._cast_type = compile_message_type(cast_t, f"{cls.__name__} (CastMsg)")
-        cls._call_type = compile_message_type(call_t, f"{cls.__name__} (CallMsg)")
+        cls._otp_cast_type = compile_message_type(cast_t, f"{cls.__name__} (CastMsg)")
+        cls._otp_call_type = compile_message_type(call_t, f"{cls.__name__} (CallMsg)")
 
     # ------------------------------------------------------------------ callbacks
 
@@ -199,7 +211,7 @@ class TypedGenServer(Process, Generic[CastMsg, CallMsg, State]):
         log.warning(
             "%s %r received a cast it does not handle: %s; the state is kept",
             type(self).__name__,
-            self._pid,
+            self._otp_pcb,
             short(message),
         )
         return state
@@ -227,7 +239,7 @@ class TypedGenServer(Process, Generic[CastMsg, CallMsg, State]):
         log.warning(
             "%s %r received an unexpected message: %s; the state is kept",
             type(self).__name__,
-            self._pid,
+            self._otp_pcb,
             short(message),
         )
         return state
@@ -251,13 +263,19 @@ class TypedGenServer(Process, Generic[CastMsg, CallMsg, State]):
         Raises:
             GenServerError: the server was never started (it has no PID yet).
         """
-        pid = self._pid
-        if pid is None:
+        pcb = self._otp_pcb
+        if pcb is None:
             raise GenServerError(
                 f"{type(self).__name__}.pid: the server was never started, so it has no "
                 "PID yet: call start() first"
             )
-        return pid
+        return pcb.pid
+
+    @property
+    def exit_reason(self) -> Any:
+        """The reason the server stopped with, once stopped (None before)."""
+        pcb = self._otp_pcb
+        return None if pcb is None or pcb.status is not DEAD else pcb.exit_reason
 
     def start(self, *args: Any, **kwargs: Any) -> None:
         """Start the server: run ``init(*args, **kwargs)`` on a new thread, wait for it.
@@ -278,9 +296,9 @@ class TypedGenServer(Process, Generic[CastMsg, CallMsg, State]):
         """
         name = type(self).__name__
         with _start_lock:
-            if self._pid is not None:
+            if self._otp_pcb is not None:
                 raise GenServerError(
-                    f"{name}.start() failed: the server {self._phase()}; a server instance "
+                    f"{name}.start() failed: the server {self._otp_phase()}; a server instance "
                     f"runs once: create a new {name}() to start another server"
                 )
             require_no_event_loop(
@@ -288,14 +306,14 @@ class TypedGenServer(Process, Generic[CastMsg, CallMsg, State]):
                 "start it in a worker thread (`await anyio.to_thread.run_sync(server.start)`) "
                 f"or let a Supervisor start it (`ChildSpec(id=..., actor_class={name})`)",
             )
-            self._prepare()
-            parent = _current.get()
+            proc = self._otp_prepare(self._otp_new_loop())
+            parent = current_process()
             if parent is not None:
-                self._parent = parent._pid
+                proc.parent = parent.pid
         ack = thread_waiter()
-        self._launch(args, kwargs, ack)
+        self._otp_launch(proc, args, kwargs, ack)
         got = ack.wait_blocking(None)
-        if type(got) is _InitFailed:
+        if type(got) is InitFailed:
             if got.exc is None:
                 raise GenServerError(
                     f"{name}.start() failed: the server exited with reason {got.reason!r} "
@@ -329,19 +347,20 @@ class TypedGenServer(Process, Generic[CastMsg, CallMsg, State]):
                 stopped), or the calling thread runs an event loop.
         """
         name = type(self).__name__
-        if self._pid is None or self._status is DEAD:
+        proc = self._otp_pcb
+        if proc is None or proc.status is DEAD:
             raise GenServerError(
-                f"{name}.stop() failed: the server {self._phase()}; there is nothing to stop"
+                f"{name}.stop() failed: the server {self._otp_phase()}; there is nothing to stop"
             )
-        if _get_ident() == self._loop.tid:  # from inside a handler: cannot wait for itself
-            self._request_stop()
+        if _get_ident() == proc.loop.tid:  # from inside a handler: cannot wait for itself
+            self._otp_request_stop()
             return
         require_no_event_loop(
             f"{name}.stop()",
             "stop it in a worker thread: `await anyio.to_thread.run_sync(server.stop)`",
         )
-        self._request_stop()
-        self._wait_stopped(timeout)
+        self._otp_request_stop()
+        self._otp_wait_stopped(timeout)
 
     def cast(self, message: CastMsg) -> None:
         """Send ``message`` to :meth:`handle_cast` without waiting.  Like ``gen_server:cast/2``.
@@ -354,14 +373,16 @@ class TypedGenServer(Process, Generic[CastMsg, CallMsg, State]):
 
         Raises:
             GenServerError: the message has the wrong type (the error names the type
-                received), or the server is not running (the error says whether it was
-                never started, is stopping or is stopped).
+                received, and suggests ``Inc()`` when given the class ``Inc``), or the
+                server is not running (the error says whether it was never started, is
+                stopping or is stopped).
         """
-        if self._pid is None or self._status >= EXITING or self._stop_requested:
-            raise self._not_running("cast", message)
-        if not self._cast_type.accepts(message):
-            raise GenServerError(self._wrong_type("cast", message, self._cast_type))
-        self._mbox.put((CAST_TAG, message))
+        proc = self._otp_pcb
+        if proc is None or proc.status >= EXITING or self._otp_stop_requested:
+            raise self._otp_not_running("cast", message)
+        if not self._otp_cast_type.accepts(message):
+            raise GenServerError(self._otp_wrong_type("cast", message, self._otp_cast_type))
+        cast_nowait(proc.pid, message)
 
     def call(self, message: CallMsg, timeout: float | None = None) -> Any:
         """Send ``message`` to :meth:`handle_call` and block for the reply.
@@ -379,18 +400,20 @@ class TypedGenServer(Process, Generic[CastMsg, CallMsg, State]):
 
         Raises:
             GenServerTimeoutError: no reply within ``timeout`` seconds (also a
-                ``TimeoutError``).
+                ``TimeoutError`` and a ``CallTimeout``).
             GenServerError: the message has the wrong type; the server is not
-                running or stopped before replying; ``handle_call`` raised (chained
-                as ``__cause__``; the server keeps its previous state); the call was
-                made from one of the server's own handlers (it would deadlock); or the
-                calling thread runs an event loop (use ``await anyotp.call(pid, ...)``).
+                running or stopped before replying (also a ``CallNoProc`` / ``CallExit``);
+                ``handle_call`` raised (chained as ``__cause__``; the server keeps its
+                previous state); the call was made from one of the server's own
+                handlers (it would deadlock); or the calling thread runs an event loop
+                (use ``await anyotp.call(pid, ...)``).
         """
-        if self._pid is None or self._status >= EXITING or self._stop_requested:
-            raise self._not_running("call", message)
-        if not self._call_type.accepts(message):
-            raise GenServerError(self._wrong_type("call", message, self._call_type))
-        return call_process(self, self._pid, message, timeout)
+        proc = self._otp_pcb
+        if proc is None or proc.status >= EXITING or self._otp_stop_requested:
+            raise self._otp_not_running("call", message)
+        if not self._otp_call_type.accepts(message):
+            raise GenServerError(self._otp_wrong_type("call", message, self._otp_call_type))
+        return blocking_call(proc.pid, message, timeout, type(self).__name__)
 
     def __enter__(self) -> Self:
         """Start the server (unless it is already running) and return it.
@@ -399,7 +422,7 @@ class TypedGenServer(Process, Generic[CastMsg, CallMsg, State]):
         arguments; for one that does, ``server.start(args)`` first, then ``with
         server:`` stops it at the end of the block.
         """
-        if self._pid is None:
+        if self._otp_pcb is None:
             self.start()
         return self
 
@@ -410,188 +433,204 @@ class TypedGenServer(Process, Generic[CastMsg, CallMsg, State]):
         tb: TracebackType | None,
     ) -> None:
         """Stop the server (waiting forever) unless it already stopped."""
-        if self._pid is not None and self._status is not DEAD:
+        pcb = self._otp_pcb
+        if pcb is not None and pcb.status is not DEAD:
             self.stop()
 
     def __repr__(self) -> str:
-        if self._pid is None:
+        pcb = self._otp_pcb
+        if pcb is None:
             return f"<{type(self).__name__} not started>"
-        return super().__repr__()
+        return repr(pcb)
 
     # ------------------------------------------------------------ runtime: setup
 
-    def _prepare(self) -> None:
-        """Give the process its identity, mailbox and thread loop (not its thread)."""
-        self._sys = deque()
-        self._dlock = threading.Lock()
-        loop = Loop("thread", thread_waiter, self._run_soon)
-        # No thread has ident 0: until the server thread claims the loop, every
-        # caller counts as foreign and its exit signals are queued for the thread.
-        loop.tid = 0
-        Process._setup(self, loop)
+    def _otp_new_loop(self) -> Loop:
+        """The runtime hook that makes this a thread process: its own thread loop."""
+        return new_thread_loop()
 
-    def _setup(self, loop: Loop) -> None:
-        # start_process (a supervisor) passes its event loop; a sync server runs on
-        # its own thread whoever starts it.
-        del loop
-        self._prepare()
+    def _otp_prepare(self, loop: Loop) -> Proc:
+        """Give a standalone server its control block (not its thread)."""
+        proc = Proc(self, loop)
+        self._otp_pcb = proc
+        self._otp_lock = threading.Lock()
+        return proc
 
-    def _run_soon(self, fn: Callable[..., Any], *args: Any) -> None:
-        """The thread loop's ``run_soon_threadsafe``: out of band, ahead of messages."""
-        self._sys.append((fn, args))
-        w = self._mbox._waiter
-        if w is not None:
-            w.set(None)
-
-    def _launch(self, args: tuple[Any, ...], kwargs: dict[str, Any], ack: Waiter) -> None:
-        pid = self.pid
-        self._ack = ack
+    def _otp_launch(
+        self, proc: Proc, args: tuple[Any, ...], kwargs: dict[str, Any], ack: Waiter
+    ) -> None:
+        if self._otp_lock is None:
+            self._otp_lock = threading.Lock()
+        self._otp_ack = ack
         thread = threading.Thread(
-            target=self._thread_main,
-            args=(args, kwargs, ack),
-            name=f"anyotp.sync {type(self).__name__} {pid!r}",
+            target=self._otp_thread_main,
+            args=(proc, args, kwargs, ack),
+            name=f"anyotp.sync {type(self).__name__} {proc.pid!r}",
             daemon=True,  # see the module docstring: kill abandons, atexit stops
         )
-        self._thread = thread
-        if self._owner is None:
-            _standalone[pid.id] = self
+        proc.thread = thread
+        if proc.owner is None:
+            _standalone[proc.pid.id] = self
         try:
             thread.start()
         except BaseException as e:  # no thread could be started
-            self._unlink_all_quietly()
-            self._finish(e)
+            proc.unlink_all_quietly()
+            self._otp_finish(proc, e)
             raise GenServerError(
                 f"{type(self).__name__}.start() failed: could not start its thread: {e!r}"
             ) from e
 
-    async def _main(self, args: tuple[Any, ...], kwargs: dict[str, Any], ack: Waiter) -> None:
-        """The task ``start_process`` runs: start the thread, then wait for the death.
+    async def _otp_thread_task(
+        self, proc: Proc, args: tuple[Any, ...], kwargs: dict[str, Any], ack: Waiter
+    ) -> None:
+        """The task ``spawn`` runs for a thread process: start the thread, then wait
+        for the death.
 
         Owned (supervised) servers are shielded, as every owned process is: the owner
         stops them.  An unowned one is stopped when its task is cancelled.
         """
         loop = current_loop()
         assert loop is not None
-        w = loop.new_waiter()
-        watch = _DeathWatch(w)
-        self._monitors[watch] = watch
+        watch = DeathWatch(loop.new_waiter())
+        on_exit(proc, watch)
         try:
-            self._launch(args, kwargs, ack)
+            self._otp_launch(proc, args, kwargs, ack)
         except GenServerError as e:
-            ack.set(_InitFailed(e.__cause__, e))
+            ack.set(InitFailed(e.__cause__, e))
             return
-        with anyio.CancelScope(shield=self._owner is not None):
+        with anyio.CancelScope(shield=proc.owner is not None):
             try:
-                await w.wait(None)
+                await watch.waiter.wait(None)
             except anyio.get_cancelled_exc_class():
-                self._force_exit("shutdown")
+                proc.force_exit("shutdown")
                 with anyio.CancelScope(shield=True):
-                    await self._wait_dead()
+                    watch.waiter = loop.new_waiter()
+                    if proc.status is not DEAD:
+                        await watch.waiter.wait(None)
                 raise
 
     # -------------------------------------------------------- runtime: the thread
 
-    def _thread_main(self, args: tuple[Any, ...], kwargs: dict[str, Any], ack: Waiter) -> None:
-        self._loop.tid = _get_ident()
-        _current.set(self)
-        if self._killed_already():  # killed before the thread ran
+    def _otp_thread_main(
+        self, proc: Proc, args: tuple[Any, ...], kwargs: dict[str, Any], ack: Waiter
+    ) -> None:
+        proc.loop.tid = _get_ident()
+        set_current_process(proc)
+        lock = self._otp_lock
+        assert lock is not None
+        if _finished(proc):  # killed before the thread ran
             return
         try:
             state = self.init(*args, **kwargs)
         except BaseException as e:
-            with self._dlock:
-                if self._killed_already():  # killed in init: the killer told the starter
+            with lock:
+                if _finished(proc):  # killed in init: the killer told the starter
                     return
-                self._status = EXITING
-            self._unlink_all_quietly()  # the starter gets the error; links get nothing
-            self._finish(e)
-            ack.set(_InitFailed(e, e))
+                proc.status = EXITING
+            proc.unlink_all_quietly()  # the starter gets the error; links get nothing
+            self._otp_finish(proc, e)
+            ack.set(InitFailed(e, e))
             return
-        with self._dlock:
-            if self._killed_already():
+        with lock:
+            if _finished(proc):
                 return
-            self._state = state
-            self._status = RUNNING
+            proc.state = state
+            proc.status = RUNNING
         ack.set(None)
-        self._serve_thread(state)
+        self._otp_serve_thread(proc, state)
 
-    def _next_message(self) -> Any:
+    def _otp_next_message(self, proc: Proc) -> Any:
         """Block for the next message; run exit signals that arrived first."""
-        q = self._mbox._q
-        sys_q = self._sys
-        mbox = self._mbox
+        mbox = proc.mbox
+        q = mbox._q
+        calls = proc.loop.calls
+        assert calls is not None
         while True:
-            while sys_q:
-                fn, args = sys_q.popleft()
+            while calls:
+                fn, args = calls.popleft()
                 fn(*args)
-            if self._finished:
+            if proc.finished:
                 return _GONE
-            if self._exit_reason is not None:
+            if proc.pending_exit is not None:
                 return _SIGNALLED
             if q:
+                proc.reductions += 1
                 return q.popleft()
             # The core mailbox protocol: publish the waiter, then re-check, so a
             # message (or signal) appended concurrently either is seen here or
             # releases the waiter.
             w = thread_waiter()
             mbox._waiter = w
-            if q or sys_q or self._finished:
+            if q or calls or proc.finished:
                 mbox._waiter = None
                 continue
             w.wait_blocking(None)
             mbox._waiter = None
 
-    def _serve_thread(self, state: Any) -> None:
-        next_message = self._next_message
-        on_call = self._on_call
-        on_cast = self._on_cast
-        on_info = self._on_info
+    def _otp_serve_thread(self, proc: Proc, state: Any) -> None:
+        next_message = self._otp_next_message
+        on_call = self._otp_on_call
+        on_cast = self._otp_on_cast
+        on_info = self._otp_on_info
         reason: Any = "normal"
         try:
             while True:
-                msg = next_message()
-                if type(msg) is tuple:
-                    n = len(msg)
-                    if n == 3 and msg[0] == CALL_TAG:
-                        state = on_call(msg[1], msg[2], state)
-                    elif n == 2 and msg[0] == CAST_TAG:
-                        state = on_cast(msg[1], state)
-                    elif (
-                        n == 3
-                        and msg[0] == "EXIT"
-                        and self.trap_exit
-                        and self._parent is not None
-                        and msg[1] == self._parent
-                    ):
-                        # OTP: a server that traps exits stops when its parent does.
-                        reason = msg[2]
-                        break
-                    else:
-                        state = on_info(msg, state)
-                elif msg is _STOP:
+                msg = next_message(proc)
+                if msg is _STOP:
                     break
-                elif msg is _SIGNALLED:
-                    reason = self._exit_reason
+                if msg is _SIGNALLED:
+                    reason = proc.pending_exit
                     break
-                elif msg is _GONE:
+                if msg is _GONE:
                     return
+                kind = decode(msg, proc.parent, self.trap_exit)
+                if kind == CALL:
+                    state = on_call(msg[1], msg[2], state)
+                elif kind == CAST:
+                    state = on_cast(msg[1], state)
+                elif kind == PARENT_EXIT:
+                    # OTP: a server that traps exits stops when its parent does.
+                    reason = msg[2]
+                    break
+                elif kind == SYSTEM:
+                    state = self._otp_system(msg[1], msg[2], state)
                 else:
                     state = on_info(msg, state)
-                self._state = state
-                if self._finished:  # killed while the handler ran: abandon quietly
+                proc.state = state
+                if proc.finished:  # killed while the handler ran: abandon quietly
                     return
+        except ProcessExit as e:  # exit_process(self_pid(), reason) in a handler
+            reason = e.reason
         except BaseException as e:  # KeyboardInterrupt/SystemExit in a handler
-            log.error("%s %r crashed: %r", type(self).__name__, self._pid, e, exc_info=e)
+            log.error("%s %r crashed: %r", type(self).__name__, proc.pid, e, exc_info=e)
             reason = e
-        self._exit(reason, state)
+        self._otp_exit(proc, reason, state)
 
-    def _on_call(self, from_: From, message: Any, state: Any) -> Any:
+    def _otp_system(self, from_: From, request: Any, state: Any) -> Any:
+        """System requests (``get_state``/``replace_state``) between messages."""
+        op = request[0]
+        if op == "get_state":
+            from_.reply(state)
+        elif op == "replace_state":
+            try:
+                state = request[1](state)
+            except Exception as e:  # like sys:replace_state/2: the caller gets the error
+                from_.fail(e)
+                return state
+            from_.reply(state)
+        else:
+            from_.fail(ValueError(f"unknown system request {request!r}"))
+        return state
+
+    def _otp_on_call(self, from_: From, message: Any, state: Any) -> Any:
         name = type(self).__name__
-        if not self._call_type.accepts(message):
-            from_._waiter.fail(GenServerError(self._wrong_type("call", message, self._call_type)))
+        if not self._otp_call_type.accepts(message):
+            from_.fail(GenServerError(self._otp_wrong_type("call", message, self._otp_call_type)))
             return state
         try:
             result: Any = self.handle_call(message, state)
+        except ProcessExit:
+            raise
         except Exception as e:
             err = GenServerError(
                 f"{name}.handle_call({short(message)}) raised {e!r}; the server keeps "
@@ -599,12 +638,12 @@ class TypedGenServer(Process, Generic[CastMsg, CallMsg, State]):
             )
             err.__cause__ = e
             err.__suppress_context__ = True
-            from_._waiter.fail(err)
+            from_.fail(err)
             return state
         if isinstance(result, tuple) and len(result) == 2:
             from_.reply(result[0])
             return result[1]
-        from_._waiter.fail(
+        from_.fail(
             GenServerError(
                 f"{name}.handle_call({short(message)}) returned {short(result)}; it must "
                 "return a (reply, new_state) tuple; the server keeps running with its "
@@ -613,13 +652,13 @@ class TypedGenServer(Process, Generic[CastMsg, CallMsg, State]):
         )
         return state
 
-    def _on_cast(self, message: Any, state: Any) -> Any:
-        if not self._cast_type.accepts(message):
+    def _otp_on_cast(self, message: Any, state: Any) -> Any:
+        if not self._otp_cast_type.accepts(message):
             log.warning(
                 "%s %r dropped a cast: %s",
                 type(self).__name__,
-                self._pid,
-                self._wrong_type("cast", message, self._cast_type),
+                self._otp_pcb,
+                self._otp_wrong_type("cast", message, self._otp_cast_type),
             )
             return state
         try:
@@ -628,159 +667,158 @@ class TypedGenServer(Process, Generic[CastMsg, CallMsg, State]):
             log.error(
                 "%s %r: handle_cast(%s) raised %r; the state is kept",
                 type(self).__name__,
-                self._pid,
+                self._otp_pcb,
                 short(message),
                 e,
                 exc_info=e,
             )
             return state
 
-    def _on_info(self, message: Any, state: Any) -> Any:
+    def _otp_on_info(self, message: Any, state: Any) -> Any:
         try:
             return self.handle_info(message, state)
         except Exception as e:
             log.error(
                 "%s %r: handle_info(%s) raised %r; the state is kept",
                 type(self).__name__,
-                self._pid,
+                self._otp_pcb,
                 short(message),
                 e,
                 exc_info=e,
             )
             return state
 
-    def _exit(self, reason: Any, state: Any) -> None:
+    def _otp_exit(self, proc: Proc, reason: Any, state: Any) -> None:
         """Run ``terminate`` (unless killed) and die.  On the server thread."""
-        with self._dlock:
-            if self._finished:
+        lock = self._otp_lock
+        assert lock is not None
+        with lock:
+            if proc.finished:
                 return
-            self._status = EXITING
+            proc.status = EXITING
         if not _is_killed(reason):
             try:
                 self.terminate(state)
             except Exception as e:
                 log.error(
-                    "%s %r: terminate() raised %r",
-                    type(self).__name__,
-                    self._pid,
-                    e,
-                    exc_info=e,
+                    "%s %r: terminate() raised %r", type(self).__name__, proc.pid, e, exc_info=e
                 )
-        self._finish(reason)
+        self._otp_finish(proc, reason)
 
-    def _finish(self, reason: Any, abandon: bool = False) -> bool:
+    def _otp_finish(self, proc: Proc, reason: Any, abandon: bool = False) -> bool:
         """Die with ``reason`` exactly once (the thread and a killer may race).
 
         ``abandon`` (a kill) marks the thread as not to be joined, before anyone
         waiting for the death (``stop()``) is woken.
         """
-        with self._dlock:
-            if self._finished:
+        lock = self._otp_lock
+        assert lock is not None
+        with lock:
+            if proc.finished:
                 return False
-            self._finished = True
-            self._abandoned = abandon
-        pid = self._pid
-        assert pid is not None
-        _standalone.pop(pid.id, None)
-        self._die(reason)
+            proc.finished = True
+            self._otp_abandoned = abandon
+        _standalone.pop(proc.pid.id, None)
+        proc.die(reason)
         return True
 
     # ------------------------------------------------------ runtime: exit signals
 
-    def _signal_exit(self, sender: PID | None, reason: Any, linked: bool = False) -> None:
-        if not linked and type(reason) is str and reason == "kill" and self._off_thread():
-            self._kill()
+    def _otp_kill(self) -> None:
+        """Runtime hook: killed from another thread.  The process dies now; its
+        thread, which cannot be interrupted, is abandoned."""
+        proc = self._otp_pcb
+        lock = self._otp_lock
+        if proc is None or lock is None:
             return
-        super()._signal_exit(sender, reason, linked)
-
-    def _force_exit(self, reason: Any) -> None:
-        if _is_killed(reason) and self._off_thread():
-            self._kill()
-            return
-        super()._force_exit(reason)
-
-    def _killed_already(self) -> bool:
-        # A method, not an attribute test, because another thread may set the flag
-        # between two reads (mypy would otherwise narrow the second read away).
-        return self._finished
-
-    def _off_thread(self) -> bool:
-        return _get_ident() != self._loop.tid
-
-    def _kill(self) -> None:
-        """Kill from another thread: the process dies now; its thread is abandoned."""
-        with self._dlock:
-            if self._finished:
+        with lock:
+            if proc.finished:
                 return
-            starting = self._status is STARTING
+            starting = proc.status is STARTING
         if starting:
-            self._unlink_all_quietly()
-        if self._finish("killed", abandon=True):
-            ack = self._ack
+            proc.unlink_all_quietly()
+        if self._otp_finish(proc, "killed", abandon=True):
+            ack = self._otp_ack
             if starting and ack is not None:
-                ack.set(_InitFailed("killed", None))
-            self._run_soon(_noop)  # wake an idle thread so that it ends
+                ack.set(InitFailed("killed", None))
+            proc.mbox.wake()  # wake an idle thread so that it ends
 
     # ---------------------------------------------------------- runtime: helpers
 
-    def _request_stop(self) -> None:
-        if not self._stop_requested:
-            self._stop_requested = True
-            self._mbox.put(_STOP)
+    def _otp_request_stop(self) -> None:
+        if not self._otp_stop_requested:
+            self._otp_stop_requested = True
+            proc = self._otp_pcb
+            assert proc is not None
+            proc.mbox.put(_STOP)
 
-    def _wait_stopped(self, timeout: float | None) -> None:
+    def _otp_wait_stopped(self, timeout: float | None) -> None:
         """Block until the process is dead and its thread joined."""
+        proc = self._otp_pcb
+        assert proc is not None
         deadline = None if timeout is None else time.monotonic() + timeout
-        w = thread_waiter()
-        watch = _DeathWatch(w)
-        self._monitors[watch] = watch
-        if self._status is DEAD:
-            self._monitors.pop(watch, None)
-        elif w.wait_blocking(clamp(timeout)) is TIMEOUT:
-            self._monitors.pop(watch, None)
+        if not stop_blocking(proc, None, clamp(timeout)):
             name = type(self).__name__
             raise GenServerTimeoutError(
                 f"{name}.stop(timeout={timeout}): the server did not stop within "
                 f"{timeout} s (a handler or terminate is still running); the stop "
-                "request stands: it stops once it gets to it"
+                "request stands: it stops once it gets to it",
+                server=proc.pid,
+                timeout=timeout,
+                reason="timeout",
             )
-        thread = self._thread
-        if thread is not None and not self._abandoned and thread is not threading.current_thread():
+        thread = proc.thread
+        if (
+            thread is not None
+            and not self._otp_abandoned
+            and thread is not threading.current_thread()
+        ):
             thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
 
-    def _phase(self) -> str:
+    def _otp_phase(self) -> str:
         """The lifecycle in words, for misuse messages: "is running as <PID 0.3>"."""
-        if self._pid is None:
+        proc = self._otp_pcb
+        if proc is None:
             return "was never started"
-        status = self._status
+        status = proc.status
         if status is STARTING:
             return "is starting (init has not returned yet)"
         if status is RUNNING:
-            if self._stop_requested:
+            if self._otp_stop_requested:
                 return "is stopping (stop() was called)"
-            return f"is already running as {self._pid!r}"
+            return f"is already running as {proc.pid!r}"
         if status is EXITING:
             return "is stopping (terminate is running)"
-        return f"is stopped (exit reason {self.exit_reason!r})"
+        return f"is stopped (exit reason {proc.exit_reason!r})"
 
-    def _not_running(self, what: str, message: Any) -> GenServerError:
+    def _otp_not_running(self, what: str, message: Any) -> GenServerError:
         name = type(self).__name__
-        if self._pid is None:
+        proc = self._otp_pcb
+        if proc is None:
             hint = "call start() first"
-        elif self._status is DEAD:
+        elif proc.status is DEAD:
             hint = f"create and start a new {name}()"
         else:
             hint = "it takes no new messages"
         return GenServerError(
-            f"{what}({short(message)}) to {name} failed: the server {self._phase()}; {hint}"
+            f"{what}({short(message)}) to {name} failed: the server {self._otp_phase()}; {hint}"
         )
 
-    def _wrong_type(self, what: str, message: Any, expected: MessageType) -> str:
+    def _otp_wrong_type(self, what: str, message: Any, expected: MessageType) -> str:
+        hint = ""
+        if isinstance(message, type):
+            hint = f" (a class, not an instance: did you mean `{message.__name__}()`?)"
         return (
             f"{what}() to the sync GenServer {type(self).__name__} takes "
             f"{expected.description}, "
-            f"got {type(message).__name__} {short(message)}"
+            f"got {type(message).__name__} {short(message)}{hint}"
         )
+
+
+def _finished(proc: Proc) -> bool:
+    # A function, not an attribute test, because another thread may set the flag
+    # between two reads (mypy would otherwise narrow the second read away).
+    return proc.finished
 
 
 class GenServer(TypedGenServer[dict[str, Any], dict[str, Any], State]):
@@ -819,11 +857,12 @@ def _stop_at_exit() -> None:
     """Interpreter exit: stop the servers started with ``start()`` that still run,
     newest first, each given ``AT_EXIT_STOP_TIMEOUT`` seconds (then abandoned)."""
     for server in reversed(list(_standalone.values())):
-        if server._status is DEAD:
+        pcb = server._otp_pcb
+        if pcb is None or pcb.status is DEAD:
             continue
         try:
-            server._request_stop()
-            server._wait_stopped(AT_EXIT_STOP_TIMEOUT)
+            server._otp_request_stop()
+            server._otp_wait_stopped(AT_EXIT_STOP_TIMEOUT)
         except GenServerTimeoutError:
             log.warning(
                 "%r did not stop within %s s at interpreter exit; abandoning its thread",

@@ -21,9 +21,7 @@ from typing import Any
 
 import anyio
 
-from .._core._backend import TIMEOUT, current_loop
-from .._core._ids import PID
-from .._core._process import DEAD, _DeathWatch, resolve
+from .._core import PID, TIMEOUT, DeathWatch, Proc, current_loop, on_exit, route
 from .._exceptions import NoProcess, NotInProcess
 
 __all__ = ["ExitWatch", "wait_until", "watch_exit"]
@@ -39,8 +37,8 @@ class ExitWatch:
     __slots__ = ("_reason", "_waiter", "pid")
 
     def __init__(self, pid: PID) -> None:
-        proc = resolve(pid)
-        if proc is None:
+        proc = route(pid, "watch_exit()")
+        if type(proc) is not Proc:
             raise NoProcess(f"watch_exit({pid!r}): the process is not alive", pid)
         loop = current_loop()
         if loop is None:
@@ -48,11 +46,7 @@ class ExitWatch:
         self.pid = pid
         self._reason: Any = TIMEOUT
         self._waiter = loop.new_waiter()
-        watch = _DeathWatch(self._waiter)
-        proc._monitors[watch] = watch
-        if proc._status is DEAD:  # raced with its death
-            proc._monitors.pop(watch, None)
-            self._waiter.set(proc.exit_reason)
+        on_exit(proc, DeathWatch(self._waiter))
 
     async def reason(self, timeout: float | None = 5.0) -> Any:
         """Wait until the process has exited and return its exit reason.
