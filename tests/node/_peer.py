@@ -9,6 +9,9 @@ Run as ``python tests/node/_peer.py URL NAME COOKIE HEARTBEAT BACKEND CODEC``.  
 * ``join GROUP`` -> starts a process that joins GROUP: ``joined GROUP <pid>``
 * ``stop NAME`` -> stops the process registered globally as NAME: ``stopped NAME``
 * ``monitor_nodes`` -> prints ``nodeup X`` / ``nodedown X`` as they come
+* ``sender N`` -> starts a process registered globally as ``sender`` that, when cast
+  ``"go"``, sends ``("seq", i)`` for i in range(N) to the global name ``collector``
+  and exits with reason ``("finished", N)``: ``registered sender True``
 * ``quit`` -> leaves the cluster and exits 0
 """
 
@@ -30,6 +33,8 @@ class Holder(anyotp.GenServer):
         return None
 
     async def handle_call(self, request: Any, from_: anyotp.From, state: Any) -> Any:
+        if request == "hang":
+            return anyotp.NoReply(state)
         return (("echo", request), state)
 
     async def handle_info(self, message: Any, state: Any) -> Any:
@@ -39,6 +44,18 @@ class Holder(anyotp.GenServer):
             case other:
                 print("got", repr(other), flush=True)
         return state
+
+
+class Sender(anyotp.GenServer):
+    """Sends N numbered messages to the global name ``collector``, then exits."""
+
+    async def init(self, n: int) -> int:
+        return n
+
+    async def handle_cast(self, request: Any, state: int) -> Any:
+        for i in range(state):
+            await anyotp.send(("global", "collector"), ("seq", i))
+        return anyotp.Stop(("finished", state))
 
 
 async def main(url: str, name: str, cookie: str, heartbeat: float, codec: str) -> None:
@@ -72,6 +89,12 @@ async def main(url: str, name: str, cookie: str, heartbeat: float, codec: str) -
                         held["$monitor"] = pid
                         n.monitor_nodes(pid)
                         print("monitoring", flush=True)
+                    case "sender":
+                        pid = await Sender.start(int(args[0]), task_group=tg)
+                        ok = await anyio.to_thread.run_sync(
+                            anyotp.node.register_name, "sender", pid
+                        )
+                        print("registered sender", ok, flush=True)
                     case "quit":
                         break
             tg.cancel_scope.cancel()

@@ -10,8 +10,12 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import anyio
+
+import anyotp
+import anyotp.node
 
 PEER = Path(__file__).with_name("_peer.py")
 COOKIE = "test-cookie"
@@ -92,3 +96,13 @@ class PeerNode:
         for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
             if stream is not None:
                 stream.close()
+
+
+class Echo(anyotp.GenServer):
+    """A process tests spawn on other nodes by its qualified name (``nodehelp:Echo``)."""
+
+    async def init(self, tag: str) -> str:
+        return tag
+
+    async def handle_call(self, request: Any, from_: anyotp.From, state: str) -> Any:
+        return ((state, request, anyotp.node.node()), state)

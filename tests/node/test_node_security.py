@@ -8,6 +8,7 @@ import logging
 import pickle
 from collections.abc import Callable
 
+import anyio
 import pytest
 from nodehelp import COOKIE, PeerNode
 
@@ -87,7 +88,9 @@ class TestOnTheWire:
             assert anyotp.node.nodes() == []
             forged = Sealer(COOKIE).seal(("hb", "forger@x", 7, 0, "forger@x", None, 0))
             forged = forged[:-1] + bytes([forged[-1] ^ 1])
-            me.run_io(me._nc.publish(me.subject, forged)).result(5)
+            await anyio.to_thread.run_sync(
+                lambda: me.run_io(me._nc.publish(me.subject, forged)).result(5)
+            )
             await wait_until(lambda: caplog.text.count("HMAC does not match") >= 2)
             assert anyotp.node.nodes() == []
 
@@ -100,21 +103,23 @@ class TestOnTheWire:
             hello = sealer.seal(("hb", "ghost@x", 42, 0, "ghost@x", None, 0))
             bye = sealer.seal(("bye", "ghost@x", 42, 0, "ghost@x", None, 0))
 
-            def publish(data: bytes) -> None:
-                me.run_io(me._nc.publish(me.subject, data)).result(5)
+            async def publish(data: bytes) -> None:
+                await anyio.to_thread.run_sync(
+                    lambda: me.run_io(me._nc.publish(me.subject, data)).result(5)
+                )
 
-            publish(hello)
+            await publish(hello)
             await wait_until(lambda: anyotp.node.nodes() == ["ghost@x"], what="ghost up")
-            publish(bye)
+            await publish(bye)
             await wait_until(lambda: anyotp.node.nodes() == [], what="ghost down")
-            publish(hello)  # the replay
+            await publish(hello)  # the replay
             await wait_until(
                 lambda: "from a dead incarnation of ghost@x" in caplog.text,
                 what="the replay is dropped",
             )
             assert anyotp.node.nodes() == []
             stale = sealer.seal(("hb", "ghost@x", 43, me.creation + 1, "ghost@x", None, 0))
-            publish(stale)
+            await publish(stale)
             await wait_until(
                 lambda: "for a previous incarnation" in caplog.text,
                 what="an envelope for another incarnation of this node is dropped",

@@ -28,6 +28,7 @@ from ._api import node as node
 from ._api import nodes as nodes
 from ._api import register_name as register_name
 from ._api import registered_names as registered_names
+from ._api import spawn as spawn
 from ._api import start as start
 from ._api import this_node as this_node
 from ._api import unregister_name as unregister_name
@@ -57,6 +58,7 @@ __all__ = [
     "nodes",
     "register_name",
     "registered_names",
+    "spawn",
     "start",
     "this_node",
     "unregister_name",

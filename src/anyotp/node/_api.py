@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import socket
@@ -10,16 +11,16 @@ from typing import Any, Final
 
 import anyio
 
-from .._core._ids import NODE, PID
-from .._core._process import is_alive as _local_is_alive
-from .._core._process import self_pid
+from .._core import PID, call, self_pid, set_global_registry, set_transport
+from .._core import is_alive as _core_is_alive
+from .._exceptions import NoProcess, StartError
 from ._codec import Codec
 from ._global import GlobalNames
 from ._keeper import Keeper
 from ._node import DEFAULT_HEARTBEAT_TIMEOUT, Node
 from ._pg import Groups
-from ._seam import pid_to_wire
 from ._server import NatsServer
+from ._transport import NatsTransport
 
 __all__ = [
     "is_alive",
@@ -33,6 +34,7 @@ __all__ = [
     "nodes",
     "register_name",
     "registered_names",
+    "spawn",
     "start",
     "this_node",
     "unregister_name",
@@ -83,6 +85,7 @@ async def start(
     heartbeat_timeout: float = DEFAULT_HEARTBEAT_TIMEOUT,
     host: str | None = None,
     connect_timeout: float = 10.0,
+    io_thread: bool | None = None,
     **connect_options: Any,
 ) -> AsyncIterator[Node]:
     """Make this OS process the node ``name@host`` for the duration of the block;
@@ -105,6 +108,11 @@ async def start(
             (Erlang's ``net_ticktime``); heartbeats go every quarter of it.
         host: the host part of the name; None uses this machine's short host name.
         connect_timeout: seconds to wait for the first connection.
+        io_thread: run the NATS client (nats-py, asyncio only) on a dedicated asyncio
+            thread.  None (default): on asyncio it runs on the application's loop
+            (fastest); under trio on a thread (required).  With it on the loop, the
+            blocking ``register_name`` must not be called from the loop's thread:
+            run it with ``anyio.to_thread.run_sync``, or pass ``io_thread=True``.
         **connect_options: passed to ``nats.connect``: ``user``, ``password``,
             ``token``, ``nkeys_seed``, ``user_credentials``, ``tls``, ...
 
@@ -145,30 +153,83 @@ async def start(
     n.server = server
     names = GlobalNames(n)  # before joining: they handle what comes at once
     groups = Groups(n)
+    transport = NatsTransport(n)
     try:
-        fut = n.start_io()
-        try:
-            await anyio.to_thread.run_sync(fut.result, connect_timeout)
-        except TimeoutError:
-            raise TimeoutError(
-                f"node {full}: no connection to NATS at {url} within {connect_timeout} s: "
-                "is the server running and reachable?"
-            ) from None
-        _current, _names, _groups = n, names, groups
         async with anyio.create_task_group() as tg:
+            # the keeper first: its PID goes out in the first heartbeat
             n.keeper = await Keeper.start(task_group=tg)
-            await anyio.to_thread.run_sync(names.wait_synced, connect_timeout)
+            if io_thread is None:
+                io_thread = not _on_asyncio()
             try:
+                try:
+                    await n.join(io_thread, connect_timeout)
+                except TimeoutError:
+                    raise TimeoutError(
+                        f"node {full}: no connection to NATS at {url} within "
+                        f"{connect_timeout} s: is the server running and reachable?"
+                    ) from None
+                _current, _names, _groups = n, names, groups
+                set_transport(transport)
+                set_global_registry(names)
+                await anyio.to_thread.run_sync(names.wait_synced, connect_timeout)
                 yield n
             finally:
                 tg.cancel_scope.cancel()
     finally:
+        set_global_registry(None)
+        set_transport(None)
         _current = _names = _groups = None
         n.keeper = None
         with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(n.stop_io)
+            await n.leave()
             if server is not None:
                 await anyio.to_thread.run_sync(server.stop)
+
+
+def _on_asyncio() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False  # trio
+    return True
+
+
+async def spawn(
+    node: str, cls: type[Any] | str, *args: Any, timeout: float | None = 5.0, **kwargs: Any
+) -> PID:
+    """Start a process on another node; like ``erlang:spawn/4``.
+
+    The remote node imports the class by its qualified name and starts it (with
+    ``*args``/``**kwargs`` for its ``init``) among the children of its keeper process,
+    which stops it when the node leaves.  The class must be importable there.
+
+    Args:
+        node: the node's name (``"worker1@host"``).
+        cls: a process class (an ``Actor``, ``GenServer``... subclass) or its
+            qualified name ``"package.module:Class"``.
+        timeout: seconds to wait for the remote start; None waits forever.
+
+    Returns:
+        The new process's PID.
+
+    Raises:
+        NoProcess: ``node`` is not up.
+        StartError: the class could not be imported or its ``init`` failed there.
+        CallExit: the node was lost meanwhile (reason ``"noconnection"``).
+        CallTimeout: no answer within ``timeout``.
+    """
+    n = this_node()
+    peer = n.peer(node)
+    if peer is None or peer.keeper is None:
+        raise NoProcess(f"spawn({node!r}, ...): that node is not up (nodes(): {n.nodes()})", node)
+    qualname = cls if isinstance(cls, str) else f"{cls.__module__}:{cls.__qualname__}"
+    result = await call(peer.keeper, ("spawn", qualname, args, kwargs), timeout)
+    match result:
+        case ("ok", PID() as pid):
+            return pid
+        case ("error", str(message)):
+            raise StartError(f"spawn of {qualname} on {node} failed: {message}", message)
+    raise StartError(f"spawn of {qualname} on {node}: unexpected answer {result!r}", result)
 
 
 # ------------------------------------------------------------- net_kernel
@@ -177,17 +238,9 @@ async def start(
 def node(pid: PID | None = None) -> str:
     """This node's name (``"nonode@nohost"`` when not distributed), or the name of the
     node that owns ``pid``; like ``erlang:node/0,1``."""
-    n = _current
-    if pid is None:
-        return NONODE if n is None else n.name
-    owner = pid_to_wire(pid)[0]
-    if n is not None:
-        if owner in (NODE, n.name):
-            return n.name
-        peer = n.peer(owner)
-        if peer is not None:
-            return peer.name
-    return owner
+    if pid is None or pid.is_local:
+        return NONODE if _current is None else _current.name
+    return pid.node
 
 
 def nodes() -> list[str]:
@@ -223,10 +276,7 @@ def is_alive(pid: PID) -> bool:
     """True if ``pid`` names a live process: for a local one, as ``anyotp.is_alive``;
     for a remote one, as far as this node knows (its node is up, in the incarnation
     that made the PID).  Like ``erlang:is_process_alive/1`` plus node liveness."""
-    if _local_is_alive(pid):
-        return True
-    n = _current
-    return n is not None and n.peer_of(pid) is not None
+    return _core_is_alive(pid)
 
 
 # ------------------------------------------------------------- global

@@ -20,7 +20,7 @@ import logging
 import pickle
 from typing import Any, Final, Protocol
 
-from .._core._ids import PID, Ref
+from .._core import PID, Ref
 from ._seam import pid_from_wire, pid_to_wire, ref_from_wire, ref_to_wire
 
 __all__ = [

@@ -17,8 +17,7 @@ import logging
 import threading
 from typing import Any, Final
 
-from .._core._ids import PID
-from .._core._process import cast, is_alive
+from .._core import PID, cast_nowait, is_alive
 from .._exceptions import NoProcess
 from ._codec import BadEnvelope
 from ._node import Node, Peer, bucket, subject_token
@@ -186,18 +185,28 @@ class GlobalNames:
             raise TypeError(f"global names are non-empty str, got {type(key).__name__} {key!r}")
         if type(pid) is not PID:
             raise TypeError(f"register_name({key!r}, ...) takes a PID, got {pid!r}")
-        if not is_alive(pid):
+        if not (pid.is_local and is_alive(pid)):
             raise NoProcess(
                 f"register_name({key!r}, {pid!r}): only a live local process can be "
                 "registered (register it from its own node)",
                 pid,
             )
+        self._check_not_on_io_thread(f"register_name({key!r}, {pid!r})")
         ok: bool = self._node.run_io(self._register(key, pid)).result(_TIMEOUT)
         if ok:
             keeper = self._node.keeper
             if keeper is not None:
-                cast(keeper, ("watch", pid, lambda p, _: self._release(key, p)))
+                cast_nowait(keeper, ("watch", pid, lambda p, _: self._release(key, p)))
         return ok
+
+    def _check_not_on_io_thread(self, what: str) -> None:
+        if self._node.on_io_thread():
+            raise RuntimeError(
+                f"{what} waits for the NATS server, which this node's client serves on "
+                "this very event loop: call it from a thread "
+                "(await anyio.to_thread.run_sync(anyotp.node.register_name, name, pid)), "
+                "or start the node with io_thread=True"
+            )
 
     def _release(self, name: str, pid: PID) -> None:
         try:
@@ -208,6 +217,7 @@ class GlobalNames:
     def unregister_name(self, key: Any) -> None:
         """Remove the global name ``key``; like ``global:unregister_name/1``.  Blocks
         for one round trip to the server; unknown names are ignored."""
+        self._check_not_on_io_thread(f"unregister_name({key!r})")
         self._node.run_io(self._unregister(key, None)).result(_TIMEOUT)
 
     def whereis_name(self, key: Any) -> PID | None:

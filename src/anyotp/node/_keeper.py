@@ -1,17 +1,19 @@
-"""The node's keeper: a local process that watches local processes for the node.
+"""The node's keeper: a local process that works for the node.
 
 Global names and group memberships are released when their process exits; the
 keeper monitors those processes (an ordinary ``monitor``) and runs the release
-callback when the ``DOWN`` comes.
+callback when the ``DOWN`` comes.  It also starts processes for other nodes
+(``anyotp.node.spawn``): a call ``("spawn", "module:Class", args, kwargs)`` imports
+the class by its qualified name and starts it among the keeper's children.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any
 
-from .._core._ids import PID, Ref
-from .._core._process import monitor
+from .._core import PID, From, Ref, monitor
 from .._genserver import GenServer
 
 __all__ = ["Keeper"]
@@ -37,6 +39,19 @@ class Keeper(GenServer):
                 state[monitor(pid)] = (pid, callback)
         return state
 
+    async def handle_call(
+        self, request: Any, from_: From, state: dict[Ref, tuple[PID, ExitCallback]]
+    ) -> Any:
+        match request:
+            case ("spawn", str(qualname), tuple(args), dict(kwargs)):
+                try:
+                    cls = import_qualified(qualname)
+                    pid = await cls.start(*args, task_group=self.children, **kwargs)
+                except Exception as e:
+                    return (("error", f"{type(e).__name__}: {e}"), state)
+                return (("ok", pid), state)
+        return (("error", f"unknown request {request!r}"), state)
+
     async def handle_info(
         self, message: Any, state: dict[Ref, tuple[PID, ExitCallback]]
     ) -> dict[Ref, tuple[PID, ExitCallback]]:
@@ -47,3 +62,21 @@ class Keeper(GenServer):
                     pid, callback = entry
                     callback(pid, reason)
         return state
+
+
+def import_qualified(qualname: str) -> Any:
+    """The object named ``"package.module:Qualified.Name"`` (or
+    ``"package.module.Name"``), imported.
+
+    Raises:
+        ImportError: the module cannot be imported.
+        AttributeError: the module has no such name.
+    """
+    if ":" in qualname:
+        module_name, _, attr = qualname.partition(":")
+    else:
+        module_name, _, attr = qualname.rpartition(".")
+    obj: Any = importlib.import_module(module_name)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj

@@ -35,6 +35,7 @@ import asyncio
 import base64
 import collections
 import concurrent.futures
+import functools
 import json
 import logging
 import os
@@ -44,8 +45,9 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any, Final
 
-from .._core._ids import NODE, PID
-from .._exceptions import NoProcess
+import anyio
+
+from .._core import PID, send_nowait
 from ._codec import BadEnvelope, Codec, Sealer
 from ._seam import pid_to_wire, reset_local_node, set_local_node
 from ._server import DISCONNECT_SUBJECT, NatsServer
@@ -61,6 +63,9 @@ PREFIX: Final = "otp"
 HB_SUBJECT: Final = f"{PREFIX}.hb"
 LEASES_BUCKET: Final = "otp_nodes"
 
+#: First byte of a batch frame (an envelope starts with its version, 1).
+BATCH: Final = b"\x00"
+_LEN = functools.partial(int.to_bytes, length=4, byteorder="big")
 _SAFE = re.compile(r"^[A-Za-z0-9_@-]+$")
 _DEAD_KEPT: Final = 4096
 
@@ -81,13 +86,15 @@ def new_creation() -> int:
 class Peer:
     """What a node knows of another node it sees up."""
 
-    __slots__ = ("alias", "cid", "creation", "last_seen", "name", "subject")
+    __slots__ = ("alias", "cid", "creation", "keeper", "last_seen", "name", "subject")
 
     def __init__(self, name: str, creation: int, alias: str, cid: int | None) -> None:
         self.name = name
         self.creation = creation
         self.alias = alias
         self.cid = cid
+        #: the node's keeper process (it spawns processes for other nodes)
+        self.keeper: PID | None = None
         self.subject = f"{PREFIX}.node.{subject_token(name)}"
         self.last_seen = time.monotonic()
 
@@ -142,6 +149,7 @@ class Node:
         self._reincarnation_hooks: list[Callable[[], None]] = []
         self._outq: collections.deque[tuple[str, bytes]] = collections.deque()
         self._wake_pending = False
+        self._loop_ident = 0
         self._stopping = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -167,38 +175,74 @@ class Node:
 
     # ------------------------------------------------------------- I/O thread
 
-    def start_io(self) -> concurrent.futures.Future[None]:
-        """Start the I/O thread and connect; the future completes once connected."""
+    async def join(self, io_thread: bool, timeout: float) -> None:
+        """Connect and join the cluster.
+
+        Args:
+            io_thread: run the NATS client on a dedicated asyncio thread (required
+                under trio); False runs it on the calling asyncio loop.
+            timeout: seconds to wait for the connection.
+
+        Raises:
+            TimeoutError: not connected within ``timeout``.
+        """
+        set_local_node(self.name, self.creation)
+        if not io_thread:
+            self._loop = asyncio.get_running_loop()
+            self._loop_ident = threading.get_ident()
+            await asyncio.wait_for(self._join(), timeout)
+            return
         loop = asyncio.new_event_loop()
         self._loop = loop
         self._thread = threading.Thread(
-            target=loop.run_forever, name=f"anyotp-node-io {self.name}", daemon=True
+            target=self._run_thread, args=(loop,), name=f"anyotp-node-io {self.name}", daemon=True
         )
         self._thread.start()
-        set_local_node(self.name, self.creation)
-        return asyncio.run_coroutine_threadsafe(self._join(), loop)
+        fut = asyncio.run_coroutine_threadsafe(self._join(), loop)
+        await anyio.to_thread.run_sync(fut.result, timeout)
+
+    def _run_thread(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop_ident = threading.get_ident()
+        loop.run_forever()
+
+    def on_io_thread(self) -> bool:
+        """True when called on the thread that runs the NATS client."""
+        return threading.get_ident() == self._loop_ident
 
     def run_io(self, coro: Coroutine[Any, Any, Any]) -> concurrent.futures.Future[Any]:
-        """Run ``coro`` on the I/O thread; returns a concurrent future."""
+        """Run ``coro`` on the NATS client's loop; returns a concurrent future (do not
+        wait for it on that loop's own thread)."""
         loop = self._loop
         if loop is None or loop.is_closed():
             coro.close()
             raise RuntimeError(f"node {self.name} is not running")
         return asyncio.run_coroutine_threadsafe(coro, loop)
 
-    def stop_io(self, timeout: float = 5.0) -> None:
-        """Leave the cluster cleanly (peers see nodedown at once) and stop the thread."""
+    async def leave(self, timeout: float = 5.0) -> None:
+        """Leave the cluster cleanly (peers see nodedown at once); stop the I/O thread."""
         self._stopping = True
         loop = self._loop
-        if loop is None or loop.is_closed():
-            return
-        fut = asyncio.run_coroutine_threadsafe(self._leave(), loop)
         try:
-            fut.result(timeout)
+            if loop is None or loop.is_closed():
+                return
+            if self._thread is None:
+                try:
+                    await asyncio.wait_for(self._leave(), timeout)
+                except Exception as exc:
+                    log.debug("node %s: leaving: %r", self.name, exc)
+                await _cancel_all(self._background | set(self._tasks))
+                return
+            await anyio.to_thread.run_sync(self._stop_thread, loop, timeout)
+        finally:
+            reset_local_node()
+
+    def _stop_thread(self, loop: asyncio.AbstractEventLoop, timeout: float) -> None:
+        try:
+            asyncio.run_coroutine_threadsafe(self._leave(), loop).result(timeout)
         except Exception as exc:
             log.debug("node %s: leaving: %r", self.name, exc)
         try:
-            asyncio.run_coroutine_threadsafe(_cancel_all(), loop).result(timeout)
+            asyncio.run_coroutine_threadsafe(_cancel_all(None), loop).result(timeout)
         except Exception as exc:
             log.debug("node %s: stopping tasks: %r", self.name, exc)
         loop.call_soon_threadsafe(loop.stop)
@@ -206,7 +250,6 @@ class Node:
             self._thread.join(timeout)
         if not loop.is_running():
             loop.close()
-        reset_local_node()
 
     async def _connect(self) -> None:
         import nats
@@ -300,7 +343,7 @@ class Node:
 
     def _hb_envelope(self, kind: str) -> bytes:
         cid = self._nc.client_id if self._nc is not None else None
-        return self.sealer.seal((kind, self.name, self.creation, 0, NODE, cid, 0))
+        return self.sealer.seal((kind, self.name, self.creation, 0, self.name, cid, self.keeper))
 
     async def _heartbeat(self) -> None:
         period = self.heartbeat_timeout / 4
@@ -338,9 +381,14 @@ class Node:
         self._outq.append((subject, data))
         if not self._wake_pending:
             self._wake_pending = True
-            loop = self._loop
             wake = self._wake
-            if loop is not None and wake is not None:
+            if wake is None:
+                return
+            if threading.get_ident() == self._loop_ident:
+                wake.set()
+                return
+            loop = self._loop
+            if loop is not None:
                 try:
                     loop.call_soon_threadsafe(wake.set)
                 except RuntimeError:
@@ -368,8 +416,20 @@ class Node:
         nc = self._nc
         q = self._outq
         self._wake_pending = False
+        limit = self.max_payload - 64
         while q:
             subject, data = q.popleft()
+            if q and q[0][0] == subject and len(data) < limit:
+                # Several envelopes for one node: one NATS message (a batch frame
+                # of length-prefixed envelopes, each still sealed), in order.  Fewer,
+                # larger messages cost both ends far less per envelope.
+                parts = [_LEN(len(data)), data]
+                size = len(data) + 4
+                while q and q[0][0] == subject and size + len(q[0][1]) + 4 <= limit:
+                    more = q.popleft()[1]
+                    parts += (_LEN(len(more)), more)
+                    size += len(more) + 4
+                data = BATCH + b"".join(parts) if len(parts) > 2 else data
             try:
                 await nc.publish(subject, data)
             except Exception as exc:
@@ -384,6 +444,15 @@ class Node:
             await self._flush_queue()
 
     # ---------------------------------------------------------- incoming data
+
+    def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn(*args)`` soon on the I/O thread (any thread)."""
+        loop = self._loop
+        if loop is not None:
+            try:
+                loop.call_soon_threadsafe(fn, *args)
+            except RuntimeError:
+                pass  # the loop is closed: the node left
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """Run ``coro`` as a task of the I/O loop (from the I/O thread); the node keeps
@@ -410,10 +479,21 @@ class Node:
         self._reincarnation_hooks.append(hook)
 
     async def _on_envelope(self, msg: Any) -> None:
+        data = msg.data
+        if data[:1] != BATCH:
+            self._receive(data, msg.subject)
+            return
+        i, end = 1, len(data)
+        while i + 4 <= end:
+            n = int.from_bytes(data[i : i + 4], "big")
+            self._receive(data[i + 4 : i + 4 + n], msg.subject)
+            i += 4 + n
+
+    def _receive(self, data: bytes, subject: str) -> None:
         try:
-            env = self.sealer.open(msg.data)
+            env = self.sealer.open(data)
         except BadEnvelope as exc:
-            log.warning("node %s: dropped an envelope on %s: %s", self.name, msg.subject, exc)
+            log.warning("node %s: dropped an envelope on %s: %s", self.name, subject, exc)
             return
         except Exception as exc:
             log.warning("node %s: dropped an undecodable envelope: %r", self.name, exc)
@@ -466,13 +546,15 @@ class Node:
         except Exception:
             log.exception("node %s: handling a %r envelope from %s failed", self.name, kind, src)
 
-    def _on_hb(self, peer: Peer, alias: str, cid: int | None, _: Any) -> None:
+    def _on_hb(self, peer: Peer, alias: str, cid: int | None, keeper: Any) -> None:
         if cid is not None:
             peer.cid = cid
+        if type(keeper) is PID:
+            peer.keeper = keeper
 
-    def _on_hello(self, peer: Peer, alias: str, cid: int | None, _: Any) -> None:
+    def _on_hello(self, peer: Peer, alias: str, cid: int | None, keeper: Any) -> None:
         # A newcomer: tell it about us at once.
-        self._on_hb(peer, alias, cid, _)
+        self._on_hb(peer, alias, cid, keeper)
         self.post(peer.subject, self._hb_envelope("hb"))
 
     def _on_bye(self, peer: Peer, *_: Any) -> None:
@@ -505,7 +587,9 @@ class Node:
         for task in self._tasks:
             task.cancel()
         for peer in list(self._peers.values()):
-            self._node_down(peer, "connection lost")
+            # not remembered as dead: they were not, this node was; the new
+            # incarnation meets them again
+            self._node_down(peer, "connection lost", remember=False)
         self._outq.clear()
         self.creation = new_creation()
         set_local_node(self.name, self.creation)
@@ -544,13 +628,14 @@ class Node:
         for pid in watchers:
             _tell(pid, ("nodeup", peer.name))
 
-    def _node_down(self, peer: Peer, why: str) -> None:
+    def _node_down(self, peer: Peer, why: str, remember: bool = True) -> None:
         if self._peers.get(peer.name) is not peer:
             return
         del self._peers[peer.name]
         if self._aliases.get(peer.alias) is peer:
             del self._aliases[peer.alias]
-        self._dead[(peer.name, peer.creation)] = None
+        if remember:
+            self._dead[(peer.name, peer.creation)] = None
         while len(self._dead) > _DEAD_KEPT:
             self._dead.popitem(last=False)
         log.info("node %s: nodedown %s (%s)", self.name, peer.name, why)
@@ -625,18 +710,25 @@ async def bucket(js: Any, name: str, ttl: float | None = None) -> Any:
         return await js.key_value(name)  # created meanwhile by another node
 
 
-async def _cancel_all() -> None:
+def _is_nats_task(task: asyncio.Task[Any]) -> bool:
+    code = getattr(task.get_coro(), "cr_code", None)
+    return code is not None and f"{os.sep}nats{os.sep}" in code.co_filename
+
+
+async def _cancel_all(tasks: set[asyncio.Task[Any]] | None) -> None:
+    """Cancel ``tasks`` (None: every task of the loop but this one) and the tasks the
+    NATS client left behind; wait for them."""
     me = asyncio.current_task()
-    tasks = [t for t in asyncio.all_tasks() if t is not me]
+    if tasks is None:
+        tasks = set(asyncio.all_tasks())
+    else:
+        tasks = set(tasks) | {t for t in asyncio.all_tasks() if _is_nats_task(t)}
+    if me is not None:
+        tasks.discard(me)
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _tell(pid: PID, message: Any) -> None:
-    from .._core._process import send
-
-    try:
-        send(pid, message)
-    except NoProcess:
-        pass
+    send_nowait(pid, message)  # dropped if the watcher is gone

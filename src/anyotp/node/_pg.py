@@ -13,8 +13,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
-from .._core._ids import PID
-from .._core._process import cast, is_alive
+from .._core import PID, cast_nowait, is_alive
 from .._exceptions import NoProcess
 
 if TYPE_CHECKING:
@@ -75,7 +74,7 @@ class Groups:
         Raises:
             NoProcess: ``pid`` is not a live local process.
         """
-        if type(pid) is not PID or not is_alive(pid):
+        if type(pid) is not PID or not (pid.is_local and is_alive(pid)):
             raise NoProcess(
                 f"join({group!r}, {pid!r}): only a live local process can join a group "
                 "(join it from its own node)",
@@ -86,7 +85,7 @@ class Groups:
             watch = pid not in self._watched
             self._watched.add(pid)
         if watch and self._node.keeper is not None:
-            cast(self._node.keeper, ("watch", pid, self._exited))
+            cast_nowait(self._node.keeper, ("watch", pid, self._exited))
         self._node.broadcast("pg_join", group, [pid])
 
     def leave(self, group: Any, pid: PID) -> bool:
