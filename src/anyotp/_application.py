@@ -37,6 +37,7 @@ def run(
     backend: str = "asyncio",
     backend_options: dict[str, Any] | None = None,
     signals: tuple[signal.Signals, ...] = _DEFAULT_SIGNALS,
+    node: contextlib.AbstractAsyncContextManager[Any] | None = None,
     **kwargs: Any,
 ) -> int:
     """Run ``root`` as the program: start it, wait for it, stop it on a signal.
@@ -47,6 +48,9 @@ def run(
         backend: ``"asyncio"`` or ``"trio"`` (as ``anyio.run``).
         backend_options: passed to ``anyio.run`` (e.g. ``{"use_uvloop": True}``).
         signals: signals that trigger an orderly shutdown (main thread only).
+        node: run as a node of a cluster: ``anyotp.node.start("worker1", url=...)``
+            (not entered yet; ``run`` enters it before the root starts and leaves the
+            cluster after the root stopped, on a signal too).
 
     Returns:
         0 if the root exited ``"normal"`` or was stopped by a signal; 1 otherwise.
@@ -60,7 +64,7 @@ def run(
     if not (isinstance(cls, type) and is_process_class(cls)):
         raise TypeError(f"run() takes a process class or a ChildSpec, got {root!r}")
     status: int = anyio.run(
-        _main, cls, args, kwargs, signals, backend=backend, backend_options=backend_options
+        _main, cls, args, kwargs, signals, node, backend=backend, backend_options=backend_options
     )
     return status
 
@@ -70,7 +74,11 @@ async def _main(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     signals: tuple[signal.Signals, ...],
+    node: contextlib.AbstractAsyncContextManager[Any] | None = None,
 ) -> int:
+    if node is not None:
+        async with node:
+            return await _main(cls, args, kwargs, signals)
     stopped_by_signal = False
     use_signals = bool(signals) and threading.current_thread() is threading.main_thread()
     # The signal handlers are installed before the root starts: once any process of

@@ -7,7 +7,7 @@ import queue
 import signal
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import anyio
 import pytest
@@ -17,8 +17,6 @@ import anyotp
 import anyotp.node
 from anyotp.node import NatsServer
 from anyotp.testing import wait_until
-
-pytestmark = pytest.mark.anyio
 
 
 class Collector(anyotp.GenServer):
@@ -39,6 +37,7 @@ async def next_message(inbox: queue.Queue[Any], timeout: float) -> Any:
         raise AssertionError(f"no message in {timeout} s") from None
 
 
+@pytest.mark.anyio
 class TestMembership:
     async def test_nodes_see_each_other_and_a_clean_leave_is_seen_at_once(
         self, nats_server: NatsServer, peers: Callable[..., PeerNode]
@@ -135,6 +134,7 @@ class TestMembership:
                 pass
 
 
+@pytest.mark.anyio
 class TestGlobalNames:
     async def test_first_registration_wins_and_the_name_goes_with_its_node(
         self, nats_server: NatsServer, peers: Callable[..., PeerNode]
@@ -176,6 +176,7 @@ class TestGlobalNames:
             await wait_until(lambda: anyotp.node.whereis_name("svc2") is None, what="svc2 released")
 
 
+@pytest.mark.anyio
 class TestGroups:
     async def test_members_across_nodes_and_dropped_with_the_node(
         self, nats_server: NatsServer, peers: Callable[..., PeerNode]
@@ -203,3 +204,23 @@ class TestGroups:
             assert anyotp.node.leave("workers", mine)
             assert anyotp.node.members("workers") == []
             tg.cancel_scope.cancel()
+
+
+class _SeesItsNode(anyotp.Actor):
+    """Records the node it runs on, then exits normally."""
+
+    seen: ClassVar[list[str]] = []
+
+    async def run(self, state: Any) -> Any:
+        _SeesItsNode.seen.append(anyotp.node.node())
+        self.stop("normal")
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_run_with_a_node_joins_for_the_applications_lifetime(
+    nats_server: NatsServer, backend: str
+) -> None:
+    node = anyotp.node.start("app", url=nats_server.url, cookie=COOKIE, host="h")
+    assert anyotp.run(_SeesItsNode, node=node, backend=backend) == 0
+    assert _SeesItsNode.seen[-1] == "app@h"
+    assert anyotp.node.node() == "nonode@nohost"
