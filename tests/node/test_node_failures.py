@@ -93,7 +93,15 @@ async def test_a_node_lost_with_its_server_in_a_cluster_is_down_after_the_heartb
             name = (await p.expect("ready")).split()[1]
             # routes may take a moment: the peer's hello or heartbeat crosses them
             assert await next_message(inbox, HEARTBEAT + 5) == ("nodeup", name)
-            await wait_until(lambda: p.proc.poll() is None)
+            # calls and ordered messages cross the route between the two servers (no
+            # JetStream in this cluster, so no global names: a group finds the process)
+            await p.ask("join far", "joined")
+            [pid] = await wait_until(lambda: anyotp.node.members("far"), what="far seen")
+            assert await anyotp.call(pid, "over") == ("echo", "over")
+            for i in range(100):
+                await anyotp.send(pid, i)
+            for i in range(100):
+                assert await p.expect("got") == f"got {i}"
             started = time.monotonic()
             b.kill()
             p.signal(signal.SIGKILL)  # the machine is gone: node and server together

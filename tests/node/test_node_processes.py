@@ -15,7 +15,7 @@ from nodehelp import COOKIE, PeerNode
 import anyotp
 import anyotp.node
 from anyotp import CallExit, CallNoProc
-from anyotp.node import NatsServer
+from anyotp.node import MessageTooLarge, NatsServer
 from anyotp.testing import wait_until
 
 pytestmark = pytest.mark.anyio
@@ -209,3 +209,17 @@ class TestLinksAndMonitors:
                 assert kind == "raised"
                 assert isinstance(exc, CallNoProc)
                 tg.cancel_scope.cancel()
+
+
+class TestLimits:
+    async def test_an_oversized_message_fails_at_the_sender_and_the_node_goes_on(
+        self, nats_server: NatsServer, peers: Callable[..., PeerNode]
+    ) -> None:
+        async with anyotp.node.start("tester", url=nats_server.url, cookie=COOKIE) as me:
+            p = peers(nats_server.url, "big")
+            await p.expect("ready")
+            pid = await remote(p, "sink")
+            with pytest.raises(MessageTooLarge, match=f"max_payload of {me.max_payload} bytes"):
+                await anyotp.send(pid, b"x" * (me.max_payload + 1))
+            await anyotp.send(pid, "small")
+            assert await p.expect("got") == "got 'small'"
