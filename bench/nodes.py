@@ -235,13 +235,16 @@ def scaling(limit: int | None, backend: str) -> list[tuple[str, float]]:
         ("one process", []),
         *((f"{k} worker nodes", ["--nodes", str(k)]) for k in (1, 2, 4)),
     ]:
-        out = subprocess.run(
+        run = subprocess.run(
             [sys.executable, str(ROOT / "examples" / "demo.py"), *args, *extra],
             capture_output=True,
             text=True,
             check=False,
-        ).stdout
+        )
+        out = run.stdout
         m = re.search(r"files per second\s+\S*?\s*([\d,]+)", out)
+        if m is None:
+            print(f"demo {label} failed ({run.returncode}): {run.stderr[-1500:]}")
         rows.append((label, float(m.group(1).replace(",", "")) if m else float("nan")))
     return rows
 
