@@ -25,6 +25,14 @@ class Collector(anyotp.GenServer):
     async def init(self, out: queue.Queue[Any]) -> Any:
         return out
 
+    async def handle_call(self, request: Any, from_: anyotp.From, state: Any) -> Any:
+        match request:
+            case ("monitor_node", name):
+                anyotp.node.monitor_node(name)
+            case "monitor_nodes":
+                anyotp.node.monitor_nodes()
+        return (None, state)
+
     async def handle_info(self, message: Any, state: Any) -> Any:
         state.put(message)
         return state
@@ -48,7 +56,7 @@ class TestMembership:
             inbox: queue.Queue[Any] = queue.Queue()
             async with anyio.create_task_group() as tg:
                 watcher = await Collector.start(inbox, task_group=tg)
-                me.monitor_nodes(watcher)
+                await anyotp.call(watcher, "monitor_nodes")
                 p = peers(nats_server.url, "p1")
                 name = (await p.expect("ready")).split()[1]
                 assert await next_message(inbox, 5) == ("nodeup", name)
@@ -73,7 +81,7 @@ class TestMembership:
                 p = peers(nats_server.url, "victim")
                 name = (await p.expect("ready")).split()[1]
                 await wait_until(lambda: name in anyotp.node.nodes(), what="victim is up")
-                anyotp.node.this_node().monitor_node(name, watcher)
+                await anyotp.call(watcher, ("monitor_node", name))
                 started = time.monotonic()
                 p.signal(signal.SIGKILL)
                 assert await next_message(inbox, 5) == ("nodedown", name)
@@ -110,6 +118,8 @@ class TestMembership:
     async def test_monitor_node_of_an_unknown_node_is_nodedown_at_once(
         self, nats_server: NatsServer
     ) -> None:
+        with pytest.raises(RuntimeError, match="not a node"):
+            anyotp.node.monitor_nodes()
         async with anyotp.node.start("tester", url=nats_server.url, cookie=COOKIE) as me:
             inbox: queue.Queue[Any] = queue.Queue()
             async with anyio.create_task_group() as tg:

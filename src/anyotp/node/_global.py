@@ -58,7 +58,7 @@ class GlobalNames:
         node.on_join(self._on_join)
         node.on_nodedown(self._on_nodedown)
 
-    # ------------------------------------------------------------ I/O thread
+    # -------------------------------------------------------------- I/O loop
 
     def _on_join(self) -> None:
         self._synced.clear()

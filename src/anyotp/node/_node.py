@@ -1,14 +1,15 @@
 """The node: one NATS connection, membership, heartbeats, node monitors.
 
 Threading
-    nats-py is asyncio-only.  A node runs its NATS client on a dedicated asyncio
-    thread (``anyotp-node-io``) whatever the backend of the application (asyncio,
-    trio or plain threads): NATS I/O never waits on a busy application loop, and the
-    node's entry points (``post``, ``nodes``, ``monitor_node``) are plain functions
-    that work from any thread.  Outgoing envelopes go through one FIFO drained by one
-    task on that thread, so the order of calls is the order on the wire: with core
-    NATS ordered per connection, every signal between two processes arrives in the
-    order it was sent.
+    nats-py is asyncio-only.  On asyncio the node runs its NATS client on the
+    application's loop; under trio (or with ``io_thread=True``) on a dedicated
+    asyncio thread (``anyotp-node-io``).  "The I/O loop" below is whichever of the
+    two runs the client.  The node's entry points (``post``, ``nodes``,
+    ``monitor_node``) are plain functions that work from any thread.  Outgoing
+    envelopes go through one FIFO drained by one task on the I/O loop, so the order
+    of calls is the order on the wire: with core NATS ordered per connection, every
+    signal between two processes arrives in the order it was sent.  Envelopes queued
+    together for one node travel as one NATS message (a batch frame).
 
 Membership, in three layers
     1. the server's DISCONNECT advisories (``otp.sys.disconnect``): a peer whose
@@ -102,7 +103,7 @@ class Peer:
         return f"<Peer {self.name} creation={self.creation:x}>"
 
 
-#: A handler of one envelope kind: ``handler(peer, *fields)`` on the I/O thread.
+#: A handler of one envelope kind: ``handler(peer, *fields)`` on the I/O loop.
 Handler = Callable[..., None]
 
 
@@ -412,7 +413,7 @@ class Node:
         self.post(HB_SUBJECT, data)
 
     async def _flush_queue(self) -> None:
-        # On the I/O thread: hand everything queued to the client, in order.
+        # On the I/O loop: hand everything queued to the client, in order.
         nc = self._nc
         q = self._outq
         self._wake_pending = False
@@ -446,7 +447,7 @@ class Node:
     # ---------------------------------------------------------- incoming data
 
     def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
-        """Run ``fn(*args)`` soon on the I/O thread (any thread)."""
+        """Run ``fn(*args)`` soon on the I/O loop (any thread)."""
         loop = self._loop
         if loop is not None:
             try:
@@ -455,7 +456,7 @@ class Node:
                 pass  # the loop is closed: the node left
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        """Run ``coro`` as a task of the I/O loop (from the I/O thread); the node keeps
+        """Run ``coro`` as a task of the I/O loop (from the I/O loop); the node keeps
         a reference until it ends."""
         task = asyncio.ensure_future(coro)
         self._background.add(task)
@@ -463,19 +464,19 @@ class Node:
         return task
 
     def on(self, kind: str, handler: Handler) -> None:
-        """Handle envelopes of ``kind`` with ``handler(peer, *fields)`` (I/O thread)."""
+        """Handle envelopes of ``kind`` with ``handler(peer, *fields)`` (I/O loop)."""
         self._handlers[kind] = handler
 
     def on_nodeup(self, hook: Callable[[Peer], None]) -> None:
-        """Call ``hook(peer)`` on the I/O thread when a node comes up."""
+        """Call ``hook(peer)`` on the I/O loop when a node comes up."""
         self._nodeup_hooks.append(hook)
 
     def on_nodedown(self, hook: Callable[[Peer, str], None]) -> None:
-        """Call ``hook(peer, why)`` on the I/O thread when a node goes down."""
+        """Call ``hook(peer, why)`` on the I/O loop when a node goes down."""
         self._nodedown_hooks.append(hook)
 
     def on_join(self, hook: Callable[[], None]) -> None:
-        """Call ``hook()`` on the I/O thread each time this node (re)joins."""
+        """Call ``hook()`` on the I/O loop each time this node (re)joins."""
         self._reincarnation_hooks.append(hook)
 
     async def _on_envelope(self, msg: Any) -> None:

@@ -37,7 +37,7 @@ class Groups:
         node.on_nodeup(self._on_nodeup)
         node.on_nodedown(self._on_nodedown)
 
-    # ------------------------------------------------------------ I/O thread
+    # -------------------------------------------------------------- I/O loop
 
     def _on_nodeup(self, peer: Peer) -> None:
         with self._lock:

@@ -90,7 +90,7 @@ class NatsTransport:
         return books
 
     def _later(self, fn: Any, *args: Any) -> None:
-        # Deliver on the I/O thread, not inside the caller's core call.
+        # Deliver on the I/O loop, not inside the caller's core call.
         self._node.call_soon(fn, *args)
 
     # ------------------------------------------------------- the core's calls
