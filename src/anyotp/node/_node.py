@@ -117,6 +117,8 @@ class Node:
         urls: every NATS server URL it may connect to.
         cookie: the cluster secret every node shares.
         heartbeat_timeout: seconds of silence after which a peer is down.
+        max_payload: the largest envelope in bytes the server accepts.
+        incarnations: how many times this node joined (1, then +1 per rejoin).
     """
 
     def __init__(
@@ -278,6 +280,7 @@ class Node:
         self._wake = asyncio.Event()
         self._outq.clear()
         await self._connect()
+        self.incarnations += 1
         await self._setup_jetstream()
         for peer in await self._read_leases():
             self._node_up(peer)
@@ -285,7 +288,6 @@ class Node:
             asyncio.create_task(self._drain()),
             asyncio.create_task(self._heartbeat()),
         ]
-        self.incarnations += 1
         await self._nc.publish(HB_SUBJECT, self._hb_envelope("hello"))
         await self._nc.flush()
         self._up.set()
