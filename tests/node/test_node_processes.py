@@ -36,6 +36,11 @@ class Collector(anyotp.GenServer):
                 return (None, state)
             case ("monitor", pid):
                 return (anyotp.monitor(pid), state)
+            case ("unlink", pid):
+                anyotp.unlink(pid)
+                return (None, state)
+            case ("demonitor", ref):
+                return (anyotp.demonitor(ref), state)
             case ("call", pid, req, timeout):
                 try:
                     return (("ok", await anyotp.call(pid, req, timeout)), state)
@@ -184,6 +189,29 @@ class TestLinksAndMonitors:
                     ("EXIT", c, "noconnection"),
                     ("DOWN", ref, "process", d, "noconnection"),
                 }
+                tg.cancel_scope.cancel()
+
+    async def test_unlink_and_demonitor_across_nodes_silence_the_death(
+        self, nats_server: NatsServer, peers: Callable[..., PeerNode]
+    ) -> None:
+        async with anyotp.node.start("tester", url=nats_server.url, cookie=COOKIE):
+            inbox: queue.Queue[Any] = queue.Queue()
+            async with anyio.create_task_group() as tg:
+                me = await Collector.start(inbox, task_group=tg)
+                p = peers(nats_server.url, "p7")
+                await p.expect("ready")
+                a = await remote(p, "ua")
+                other = await remote(p, "uo")
+                await anyotp.call(me, ("link", a))
+                ref = await anyotp.call(me, ("monitor", a))
+                await anyotp.call(me, ("unlink", a))
+                await anyotp.call(me, ("demonitor", ref))
+                await anyotp.call(me, ("call", a, "sync", 5.0))  # after them, in order
+                await p.ask("stop ua", "stopped")
+                # anything the peer node sends after the death comes after any EXIT or
+                # DOWN it would have sent (one connection, one order)
+                assert await anyotp.call(me, ("call", other, "x", 5.0)) == ("ok", ("echo", "x"))
+                assert inbox.empty(), inbox.get()
                 tg.cancel_scope.cancel()
 
     async def test_a_pid_of_a_previous_incarnation_is_dead(
