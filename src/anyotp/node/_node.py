@@ -87,12 +87,11 @@ def new_creation() -> int:
 class Peer:
     """What a node knows of another node it sees up."""
 
-    __slots__ = ("alias", "cid", "creation", "keeper", "last_seen", "name", "subject")
+    __slots__ = ("cid", "creation", "keeper", "last_seen", "name", "subject")
 
-    def __init__(self, name: str, creation: int, alias: str, cid: int | None) -> None:
+    def __init__(self, name: str, creation: int, cid: int | None) -> None:
         self.name = name
         self.creation = creation
-        self.alias = alias
         self.cid = cid
         #: the node's keeper process (it spawns processes for other nodes)
         self.keeper: PID | None = None
@@ -141,7 +140,6 @@ class Node:
         self.subject = f"{PREFIX}.node.{subject_token(name)}"
         self._connect_options = dict(connect_options or {})
         self._peers: dict[str, Peer] = {}
-        self._aliases: dict[str, Peer] = {}
         self._dead: collections.OrderedDict[tuple[str, int], None] = collections.OrderedDict()
         self._lock = threading.Lock()
         self._node_watchers: dict[str, list[PID]] = {}
@@ -319,12 +317,12 @@ class Node:
                 if entry.value is None or entry.operation is not None:
                     continue
                 try:
-                    kind, name, creation, _, alias, cid, _ = self.sealer.open(entry.value)
+                    kind, name, creation, _, _, cid, _ = self.sealer.open(entry.value)
                 except (BadEnvelope, ValueError, TypeError):
                     log.warning("node %s: dropped a lease that failed its check", self.name)
                     continue
                 if kind == "hb" and name != self.name and (name, creation) not in self._dead:
-                    peers.append(Peer(name, creation, alias, cid))
+                    peers.append(Peer(name, creation, cid))
         finally:
             await watcher.stop()
         return peers
@@ -532,12 +530,12 @@ class Node:
         peer = self._peers.get(src)
         if peer is None or peer.creation != src_creation:
             if kind in ("hb", "hello"):
-                peer = Peer(src, src_creation, fields[0], fields[1])
+                peer = Peer(src, src_creation, fields[1])
             elif kind == "bye":
                 return
             else:
                 # A signal from a node not (yet) seen up: it is up.
-                peer = Peer(src, src_creation, src, None)
+                peer = Peer(src, src_creation, None)
             self._node_up(peer)
         peer.last_seen = time.monotonic()
         handler = self._handlers.get(kind)
@@ -549,15 +547,15 @@ class Node:
         except Exception:
             log.exception("node %s: handling a %r envelope from %s failed", self.name, kind, src)
 
-    def _on_hb(self, peer: Peer, alias: str, cid: int | None, keeper: Any) -> None:
+    def _on_hb(self, peer: Peer, name: str, cid: int | None, keeper: Any) -> None:
         if cid is not None:
             peer.cid = cid
         if type(keeper) is PID:
             peer.keeper = keeper
 
-    def _on_hello(self, peer: Peer, alias: str, cid: int | None, keeper: Any) -> None:
+    def _on_hello(self, peer: Peer, name: str, cid: int | None, keeper: Any) -> None:
         # A newcomer: tell it about us at once.
-        self._on_hb(peer, alias, cid, keeper)
+        self._on_hb(peer, name, cid, keeper)
         self.post(peer.subject, self._hb_envelope("hb"))
 
     def _on_bye(self, peer: Peer, *_: Any) -> None:
@@ -619,7 +617,6 @@ class Node:
                 return
             self._node_down(old, "restarted")
         self._peers[peer.name] = peer
-        self._aliases[peer.alias] = peer
         log.info("node %s: nodeup %s", self.name, peer.name)
         for hook in list(self._nodeup_hooks):
             try:
@@ -635,8 +632,6 @@ class Node:
         if self._peers.get(peer.name) is not peer:
             return
         del self._peers[peer.name]
-        if self._aliases.get(peer.alias) is peer:
-            del self._aliases[peer.alias]
         if remember:
             self._dead[(peer.name, peer.creation)] = None
         while len(self._dead) > _DEAD_KEPT:
@@ -654,13 +649,13 @@ class Node:
             _tell(pid, ("nodedown", peer.name))
 
     def peer(self, name: str) -> Peer | None:
-        """The peer named ``name`` (or by its core alias) if it is up."""
-        return self._peers.get(name) or self._aliases.get(name)
+        """The peer named ``name`` if it is up."""
+        return self._peers.get(name)
 
     def peer_of(self, pid: PID) -> Peer | None:
         """The peer that owns ``pid``, if it is up and ``pid`` is of its incarnation."""
         node, creation, _ = pid_to_wire(pid)
-        peer = self._peers.get(node) or self._aliases.get(node)
+        peer = self._peers.get(node)
         if peer is None or (creation and creation != peer.creation):
             return None
         return peer
