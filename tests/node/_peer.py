@@ -24,6 +24,7 @@ import anyio
 
 import anyotp
 import anyotp.node
+from anyotp.testing import watch_exit
 
 
 class Holder(anyotp.GenServer):
@@ -81,8 +82,11 @@ async def main(url: str, name: str, cookie: str, heartbeat: float, codec: str) -
                         held[args[0]] = pid
                         anyotp.node.join(args[0], pid)
                         print("joined", args[0], pid, flush=True)
-                    case "stop":
-                        anyotp.exit_process(held.pop(args[0]), "kill")
+                    case "stop":  # kill it and wait until it is dead
+                        victim = held.pop(args[0])
+                        watch = watch_exit(victim)
+                        anyotp.exit_process(victim, "kill")
+                        await watch.reason()
                         print("stopped", args[0], flush=True)
                     case "monitor_nodes":
                         pid = await Holder.start(task_group=tg)
