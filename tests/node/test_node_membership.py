@@ -65,7 +65,7 @@ class TestMembership:
                 started = time.monotonic()
                 p.command("quit")
                 assert await next_message(inbox, 5) == ("nodedown", name)
-                assert time.monotonic() - started < 2.0
+                assert time.monotonic() - started < 3.0  # no timeout involved: "bye"
                 assert anyotp.node.nodes() == []
                 tg.cancel_scope.cancel()
 

@@ -139,3 +139,17 @@ class TestOnTheWire:
             await p.ask("join g", "joined")
             member = await wait_until(lambda: anyotp.node.members("g"), what="the member is seen")
             assert [anyotp.node.node(m) for m in member] == [name]
+
+    async def test_nats_credentials_pass_through_and_wrong_ones_are_refused(
+        self, nats_server: NatsServer
+    ) -> None:
+        async with anyotp.node.start(
+            "tester", url=nats_server.url, cookie=COOKIE, user="app", password="app"
+        ):
+            assert anyotp.node.node().startswith("tester@")
+        with pytest.raises(ConnectionError, match="could not connect to NATS"):
+            async with anyotp.node.start(
+                "tester", url=nats_server.url, cookie=COOKIE, user="app", password="wrong"
+            ):
+                pass
+        assert anyotp.node.node() == "nonode@nohost"

@@ -124,6 +124,8 @@ async def start(
         ValueError: a bad name or cookie, or no cookie with a URL (set
             ``$ANYOTP_COOKIE`` or pass ``cookie=``).
         TimeoutError: no connection to ``url`` within ``connect_timeout``.
+        ConnectionError: the server refused the connection (credentials, TLS) or
+            could not be reached; the message quotes the client's error.
     """
     global _current, _names, _groups
     if _current is not None:
@@ -154,6 +156,7 @@ async def start(
     names = GlobalNames(n)  # before joining: they handle what comes at once
     groups = Groups(n)
     transport = NatsTransport(n)
+    failure: Exception | None = None
     try:
         async with anyio.create_task_group() as tg:
             # the keeper first: its PID goes out in the first heartbeat
@@ -161,20 +164,32 @@ async def start(
             if io_thread is None:
                 io_thread = not _on_asyncio()
             try:
-                try:
-                    await n.join(io_thread, connect_timeout)
-                except TimeoutError:
-                    raise TimeoutError(
-                        f"node {full}: no connection to NATS at {url} within "
-                        f"{connect_timeout} s: is the server running and reachable?"
-                    ) from None
-                _current, _names, _groups = n, names, groups
-                set_transport(transport)
-                set_global_registry(names)
-                await anyio.to_thread.run_sync(names.wait_synced, connect_timeout)
-                yield n
-            finally:
+                await n.join(io_thread, connect_timeout)
+            except TimeoutError:
+                failure = TimeoutError(
+                    f"node {full}: no connection to NATS at {url} within "
+                    f"{connect_timeout} s: is the server running and reachable?"
+                )
+            except Exception as e:
+                failure = ConnectionError(
+                    f"node {full}: could not connect to NATS at {url}: {e!r}; check the "
+                    "URL and the credentials (user=/password=, token=, nkeys_seed=, "
+                    "user_credentials=, tls=)"
+                )
+                failure.__cause__ = e
+            if failure is not None:
                 tg.cancel_scope.cancel()
+            else:
+                try:
+                    _current, _names, _groups = n, names, groups
+                    set_transport(transport)
+                    set_global_registry(names)
+                    await anyio.to_thread.run_sync(names.wait_synced, connect_timeout)
+                    yield n
+                finally:
+                    tg.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
     finally:
         set_global_registry(None)
         set_transport(None)
