@@ -151,6 +151,7 @@ class Node:
         self._outq: collections.deque[tuple[str, bytes]] = collections.deque()
         self._wake_pending = False
         self._loop_ident = 0
+        self._refused = False
         self._stopping = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -253,21 +254,36 @@ class Node:
             loop.close()
 
     async def _connect(self) -> None:
-        import nats
+        from nats.aio.client import Client
 
         opts: dict[str, Any] = {
             "ping_interval": max(1, int(self.heartbeat_timeout / 2)),
             "max_outstanding_pings": 3,
         }
         opts.update(self._connect_options)
-        nc = await nats.connect(
-            self.urls,
-            name=self.name,
-            allow_reconnect=False,
-            closed_cb=self._on_closed,
-            error_cb=self._on_error,
-            **opts,
-        )
+        nc = Client()
+        try:
+            await nc.connect(
+                self.urls,
+                name=self.name,
+                allow_reconnect=False,
+                closed_cb=self._on_closed,
+                error_cb=self._on_error,
+                **opts,
+            )
+        except BaseException:
+            # a refused connection leaves its socket open in the client: close it
+            self._refused = True  # its closed callback is not a lost connection
+            try:
+                await nc.close()
+            except Exception as exc:
+                log.debug("node %s: closing a refused connection: %r", self.name, exc)
+            finally:
+                self._refused = False
+            transport = getattr(nc, "_transport", None)
+            if transport is not None:
+                transport.close()
+            raise
         self._nc = nc
         self.max_payload = nc.max_payload
         await nc.subscribe(self.subject, cb=self._on_envelope)
@@ -581,7 +597,7 @@ class Node:
             self._node_down(peer, "disconnected")
 
     async def _on_closed(self) -> None:
-        if self._stopping:
+        if self._stopping or self._refused:
             return
         log.warning("node %s: lost its NATS connection: every node is down; rejoining", self.name)
         self._up.clear()
