@@ -44,26 +44,26 @@ LINES = [
 ]
 
 
-class Totals(Agent):
+class Totals(Agent[Counter[str]]):
     """Word counts, kept apart from the worker so that a worker crash loses nothing."""
 
-    async def init(self) -> Any:
+    async def init(self) -> Counter[str]:
         return Counter()
 
-    async def terminate(self, reason: Any, state: Any) -> None:
+    async def terminate(self, reason: Any, state: Counter[str]) -> None:
         print(f"totals: terminate({reason!r}); top words: {state.most_common(2)}")
 
 
-class WordCounter(GenServer):
+class WordCounter(GenServer[list[str]]):
     """Counts one line per tick; tells the app when every line is counted."""
 
-    async def init(self, app: PID, lines: list[str]) -> Any:
+    async def init(self, app: PID, lines: list[str]) -> list[str]:
         self.app = app
         self.ticker = send_interval(self.pid, "tick", 0.02)
         print(f"counter: {len(lines)} lines to count")
         return lines
 
-    async def handle_info(self, message: Any, lines: Any) -> Any:
+    async def handle_info(self, message: Any, lines: list[str]) -> list[str]:
         if message == "tick" and lines:
             words = lines[0].split()
             await Agent.update("totals", lambda totals: totals + Counter(words))
@@ -74,7 +74,7 @@ class WordCounter(GenServer):
             return lines[1:]
         return lines
 
-    async def terminate(self, reason: Any, lines: Any) -> None:
+    async def terminate(self, reason: Any, lines: list[str]) -> None:
         print(f"counter: terminate({reason!r})")
 
 

@@ -21,14 +21,19 @@ import anyio
 
 from anyotp import KeepState, NextState, StateMachine, call, get_state
 
+#: the door's data: the code, and the digits typed so far
+Data = dict[str, str]
 
-class Door(StateMachine):
+
+class Door(StateMachine[str, Data]):  # states are str, data is a Data
     state_enter = True  # handle_event("enter", old_state, state, data) on each change
 
-    async def init(self, code: str) -> Any:
+    async def init(self, code: str) -> tuple[str, Data]:
         return "locked", {"code": code, "typed": ""}  # (state, data)
 
-    async def handle_event(self, event_type: Any, content: Any, state: Any, data: Any) -> Any:
+    async def handle_event(
+        self, event_type: Any, content: Any, state: str, data: Data
+    ) -> NextState[str, Data] | KeepState[Data]:
         match (event_type, content, state):
             case ("enter", _old, "locked"):
                 print("door: locked")

@@ -23,16 +23,16 @@ from anyotp import ANY, PID, Actor, GenServer, Registry, monitor, send, send_now
 TOPIC = "news"
 
 
-class Subscriber(GenServer):
+class Subscriber(GenServer[dict[str, Any]]):
     """Subscribes to ``topic`` in ``init``; reports what it gets; crashes on "boom"."""
 
     async def init(
         self, registry: str, topic: str, name: str, report: MemoryObjectSendStream[str]
-    ) -> Any:
+    ) -> dict[str, Any]:
         Registry.register(registry, topic, name)  # the value: a label for lookups
         return {"name": name, "report": report}
 
-    async def handle_info(self, message: Any, state: Any) -> Any:
+    async def handle_info(self, message: Any, state: dict[str, Any]) -> dict[str, Any]:
         match message:
             case ("publish", topic, "boom"):
                 raise RuntimeError(f"{state['name']} cannot handle 'boom' on {topic!r}")

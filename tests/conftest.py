@@ -6,10 +6,14 @@
   backend from the ``anyio_backend`` fixture below.
 * Hypothesis profiles: "ci" (loaded by default) and "dev". Select another with
   ``HYPOTHESIS_PROFILE=dev``.
+* ``quiet_crash_logs``: for modules whose processes crash on purpose, e.g.
+  ``pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("quiet_crash_logs")]``.
+* Plain helpers shared by several test modules live in ``_helpers.py``.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -52,6 +56,17 @@ def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, Any]]:
     """Run each ``anyio``-marked test once per backend."""
     backend: tuple[str, dict[str, Any]] = request.param
     return backend
+
+
+# ---------------------------------------------------------------------------
+# Logs
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def quiet_crash_logs(caplog: pytest.LogCaptureFixture) -> None:
+    """Processes crash on purpose in this test; keep their tracebacks out of the output."""
+    caplog.set_level(logging.CRITICAL + 1, logger="anyotp")
 
 
 # ---------------------------------------------------------------------------

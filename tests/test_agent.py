@@ -48,3 +48,10 @@ class TestAgent:
             agent = await Agent.start(lambda: 1, task_group=tg)
             with pytest.raises(CallExit, match="must return"):
                 await Agent.get_and_update(agent, lambda v: v)
+
+    async def test_agent_cast_can_be_awaited_like_anyotp_cast(self) -> None:
+        async with anyio.create_task_group() as tg:
+            agent = await Agent.start(lambda: 1, task_group=tg)
+            await Agent.cast(agent, lambda v: v + 1)
+            assert await Agent.get(agent, lambda v: v) == 2
+            tg.cancel_scope.cancel()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +15,7 @@ from anyotp import (
     DynamicSupervisor,
     From,
     GenServer,
+    Registry,
     RestartType,
     StartError,
     Supervisor,
@@ -25,19 +25,13 @@ from anyotp import (
     exit_process,
     is_alive,
 )
-from anyotp.testing import watch_exit
+from anyotp.testing import wait_until, watch_exit
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("quiet_crash_logs")]
 
 PERMANENT = RestartType.PERMANENT
 TRANSIENT = RestartType.TRANSIENT
 TEMPORARY = RestartType.TEMPORARY
-
-
-@pytest.fixture(autouse=True)
-def _quiet_crash_logs(caplog: pytest.LogCaptureFixture) -> None:
-    """Children crash on purpose here; keep their tracebacks out of the output."""
-    caplog.set_level(logging.CRITICAL + 1, logger="anyotp")
 
 
 # --------------------------------------------------------------------------- helpers
@@ -91,12 +85,13 @@ async def children(sup: PID) -> list[PID | None]:
 
 async def wait_children(sup: PID, predicate: Callable[[list[PID | None]], bool]) -> list[Any]:
     """Poll ``which_children`` (deadline-bounded) until ``predicate`` holds."""
-    with anyio.fail_after(2):
-        while True:
-            now = await children(sup)
-            if predicate(now):
-                return now
-            await anyio.sleep(0.002)
+
+    async def holds() -> tuple[list[PID | None]] | None:
+        now = await children(sup)
+        return (now,) if predicate(now) else None
+
+    (now,) = await wait_until(holds, timeout=2, what="the children to change")
+    return now
 
 
 # ---------------------------------------------------------------------- start_child
@@ -408,3 +403,50 @@ class TestShutdown:
             await DynamicSupervisor.start_child(row.pid, worker("a", log))
             tg.cancel_scope.cancel()
         assert log == [("init", "a"), ("terminate", "a", "shutdown")]
+
+
+# --------------------------------------------------------------------------- names
+
+
+def named(child_id: str, log: list[Any], name: Any) -> ChildSpec:
+    """A Worker child registered under ``name``."""
+    return ChildSpec(id=child_id, actor_class=Worker, args=(child_id, log), name=name)
+
+
+class TestChildNames:
+    async def test_start_child_with_a_via_name_whose_registry_is_dead_raises_and_all_live_on(
+        self,
+    ) -> None:
+        log: list[Any] = []
+        async with anyio.create_task_group() as tg:
+            reg = await Registry.start(keys="unique", task_group=tg)
+            sup = await DynamicSupervisor.start(task_group=tg)
+            a = await DynamicSupervisor.start_child(sup, worker("a", log))
+            dead = watch_exit(reg).reason
+            exit_process(reg, "kill")
+            assert await dead() == "killed"
+            spec = named("b", log, ("via", reg, "b"))
+            with pytest.raises(
+                SupervisorError, match=r"start_child\('b'\) on .* failed: cannot start"
+            ) as info:
+                await DynamicSupervisor.start_child(sup, spec)
+            assert isinstance(info.value.__cause__, StartError)
+            assert is_alive(sup)
+            assert await children(sup) == [a]
+            tg.cancel_scope.cancel()
+
+    async def test_a_restart_whose_registry_is_dead_is_a_counted_failure_not_a_crash(
+        self,
+    ) -> None:
+        log: list[Any] = []
+        async with anyio.create_task_group() as tg:
+            reg = await Registry.start(keys="unique", task_group=tg)
+            sup = await DynamicSupervisor.start(max_restarts=3, task_group=tg)
+            reason = watch_exit(sup).reason
+            b = await DynamicSupervisor.start_child(sup, named("b", log, ("via", reg, "b")))
+            exit_process(reg, "kill")
+            exit_process(b, "kill")
+            # Every restart fails (the registry stays dead); each failure counts, so
+            # the supervisor gives up with "shutdown" instead of crashing on NoProcess.
+            assert await reason() == "shutdown"
+            tg.cancel_scope.cancel()

@@ -36,6 +36,29 @@ SEED_NAMES = [
 ]
 
 
+# Erlang/OTP primitives added on top of the seeds: each must stay exported.
+OTP_NAMES = [
+    "spawn",
+    "spawn_link",
+    "spawn_monitor",
+    "receive",
+    "process_flag",
+    "multi_call",
+    "abcast",
+]
+
+
+# Class-level functions of the OTP API that must stay reachable and documented.
+OTP_METHODS = [
+    ("GenServer", "stop"),
+    ("Agent", "stop"),
+    ("Supervisor", "stop"),
+    ("Supervisor", "start_link"),
+    ("Task", "await_many"),
+    ("Task", "yield_many"),
+]
+
+
 def _isort_key(name: str) -> tuple[int, str]:
     """The order ruff's RUF022 keeps ``__all__`` in ("isort-style"): CONSTANTS, then
     Classes, then everything else, each group sorted."""
@@ -83,6 +106,15 @@ class TestAll:
         assert name in anyotp.__all__
         assert hasattr(anyotp, name)
 
+    @pytest.mark.parametrize("name", OTP_NAMES)
+    def test_every_otp_primitive_is_exported(self, name: str) -> None:
+        assert name in anyotp.__all__
+        assert hasattr(anyotp, name)
+
+    @pytest.mark.parametrize(("cls", "method"), OTP_METHODS)
+    def test_every_otp_class_function_exists_and_is_documented(self, cls: str, method: str) -> None:
+        assert inspect.getdoc(getattr(getattr(anyotp, cls), method))
+
     def test_underscore_is_IGNORE(self) -> None:
         assert anyotp._ is anyotp.IGNORE
 
@@ -110,7 +142,9 @@ class TestDocstrings:
 
 
 class TestSubpackages:
-    @pytest.mark.parametrize("module", ["anyotp.sync", "anyotp.testing"])
+    @pytest.mark.parametrize(
+        "module", ["anyotp.observer", "anyotp.sync", "anyotp.telemetry", "anyotp.testing"]
+    )
     def test_every_name_of_a_public_subpackage_exists_and_is_documented(self, module: str) -> None:
         import importlib
 
@@ -137,3 +171,28 @@ class TestSubpackages:
                 "from anyotp.testing",
             ):
                 assert forbidden not in text, f"{path.name} imports a higher layer: {forbidden}"
+
+
+# Names added to a public surface, with the page that documents each: the test fails
+# when one is dropped from ``__all__`` or from its page.
+DOCUMENTED_NAMES = [
+    ("anyotp", "read_timer", "docs/timers.md"),
+    ("anyotp", "cancel_timer", "docs/timers.md"),
+    ("anyotp.sync", "loop_thread", "docs/sync.md"),
+    ("anyotp.sync", "LoopThread", "docs/sync.md"),
+]
+
+
+class TestDocumentedNames:
+    @pytest.mark.parametrize(("module", "name", "page"), DOCUMENTED_NAMES)
+    def test_every_added_name_is_exported_and_on_its_docs_page(
+        self, module: str, name: str, page: str
+    ) -> None:
+        import importlib
+        import pathlib
+
+        mod = importlib.import_module(module)
+        assert name in mod.__all__
+        assert getattr(mod, name).__doc__
+        root = pathlib.Path(anyotp.__file__).resolve().parents[2]
+        assert f"`{name}" in (root / page).read_text(encoding="utf-8")

@@ -28,6 +28,7 @@ from anyotp import (
     replace_state,
     supervision_tree,
 )
+from anyotp.testing import wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -127,11 +128,11 @@ class TestProcessInfo:
                 await call(server, "block", timeout=None)
 
             tg.start_soon(blocked_call)
-            with anyio.fail_after(2):
-                while (info := process_info(server)) is None or info[
-                    "current_callback"
-                ] != "handle_call":
-                    await anyio.sleep(0.005)
+            await wait_until(
+                lambda: (process_info(server) or {}).get("current_callback") == "handle_call",
+                timeout=2,
+                what="the server inside handle_call",
+            )
             await cast(server, 1)
             info = process_info(server)
             assert info is not None

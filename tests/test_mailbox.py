@@ -13,59 +13,21 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import _helpers
 import anyotp
+from _helpers import drain
 from anyotp import ANY, IGNORE, Actor, ReceiveTimeout
 from anyotp._core import Mailbox, compile_patterns, current_loop
+from anyotp.testing import wait_until
 
 pytestmark = pytest.mark.anyio
 
 Body = Callable[[Actor], Awaitable[Any]]
 
 
-class _Outcome:
-    def __init__(self) -> None:
-        self.done = anyio.Event()
-        self.value: Any = None
-        self.error: BaseException | None = None
-
-
-class _Script(Actor):
-    """Runs ``body(self)`` once inside the actor, reports how it went, then stops."""
-
-    async def init(self, body: Body, outcome: _Outcome) -> None:
-        self._script = body
-        self._outcome = outcome
-
-    async def run(self, state: Any) -> Any:
-        try:
-            self._outcome.value = await self._script(self)
-        except Exception as e:
-            self._outcome.error = e
-        finally:
-            self._outcome.done.set()
-        self.stop()
-
-
 async def in_actor(body: Body) -> Any:
     """Run ``body(actor)`` inside a fresh actor; return its result or raise its error."""
-    outcome = _Outcome()
-    async with anyio.create_task_group() as tg:
-        await _Script.start(body, outcome, task_group=tg)
-        with anyio.fail_after(5):
-            await outcome.done.wait()
-    if outcome.error is not None:
-        raise outcome.error
-    return outcome.value
-
-
-async def drain(actor: Actor) -> list[Any]:
-    """Everything left in ``actor``'s mailbox, oldest first (empties it)."""
-    out: list[Any] = []
-    while True:
-        try:
-            out.append(await actor.receive((ANY, lambda m: m), timeout=0))
-        except ReceiveTimeout:
-            return out
+    return await _helpers.in_actor(lambda me, tg: body(me))
 
 
 def fill(actor: Actor, *messages: Any) -> None:
@@ -95,9 +57,7 @@ class TestFifo:
             pid = await Waiter.start(task_group=tg)
             await ready.wait()
             await anyotp.send(pid, ("hello", "world"))
-            with anyio.fail_after(2):
-                while anyotp.is_alive(pid):
-                    await anyio.sleep(0.005)
+            await wait_until(lambda: not anyotp.is_alive(pid), timeout=2, what="the exit")
         assert got == ["world"]
 
 
@@ -230,6 +190,92 @@ class TestMailboxModel:
             assert box.messages() == model
             assert len(box) == len(model)
         assert box.messages() == model
+
+    @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(
+        ops=st.lists(
+            st.one_of(
+                st.tuples(st.just("put"), st.sampled_from(_TAGS)),
+                st.tuples(st.just("recv"), st.sampled_from(sorted(_RECEIVES))),
+                st.tuples(st.just("get"), st.just("")),
+                st.tuples(st.just("ref"), st.just("")),
+                st.tuples(st.just("reply"), st.integers(0, 3)),
+                st.tuples(st.just("await"), st.integers(0, 3)),
+            ),
+            max_size=60,
+        )
+    )
+    async def test_a_receive_after_a_mark_finds_what_a_full_scan_finds(
+        self, ops: list[tuple[str, Any]]
+    ) -> None:
+        # Marks (Mailbox.mark: where the mailbox ended when a reference was made) let
+        # a receive for that reference skip what was queued before; whatever else
+        # happens in between (takes, selective receives, other marks), the result and
+        # the mailbox left behind are those of a full scan.
+        loop = current_loop()
+        assert loop is not None
+        box = Mailbox(loop.new_waiter)
+        model: list[Any] = []
+        marks: list[tuple[int, int]] = []
+        for seq, (op, arg) in enumerate(ops):
+            if op == "put":
+                box.put((arg, seq))
+                model.append((arg, seq))
+            elif op == "recv":
+                key = compile_patterns(_RECEIVES[arg])
+                wanted = set(arg.split("|"))
+                expected = next((m for m in model if m[0] in wanted), None)
+                if expected is None:
+                    with pytest.raises(ReceiveTimeout):
+                        await box.receive(key, 0)
+                else:
+                    await box.receive(key, 0)
+                    model.remove(expected)
+            elif op == "get":
+                got = await box.get(0)
+                if model:
+                    assert got == model.pop(0)
+            elif op == "ref":
+                marks.append(box.mark())
+            elif arg < len(marks):
+                ref_key = compile_patterns((("reply", arg, ANY),))
+                if op == "reply":
+                    box.put(("reply", arg, seq))
+                    model.append(("reply", arg, seq))
+                    continue
+                expected = next((m for m in model if m[:2] == ("reply", arg)), None)
+                if expected is None:
+                    with pytest.raises(ReceiveTimeout):
+                        await box.receive(ref_key, 0, marks[arg])
+                else:
+                    _, (n,) = await box.receive(ref_key, 0, marks[arg])
+                    assert n == expected[2]
+                    model.remove(expected)
+            assert box.messages() == model
+
+    async def test_a_receive_after_a_mark_waits_for_a_message_that_arrives_later(
+        self,
+    ) -> None:
+        loop = current_loop()
+        assert loop is not None
+        box = Mailbox(loop.new_waiter)
+        for i in range(1000):
+            box.put(("noise", i))
+        mark = box.mark()
+        key = compile_patterns((("reply", ANY),))
+
+        async def reply_later() -> None:
+            await anyio.lowlevel.checkpoint()
+            box.put(("noise", "late"))
+            await anyio.lowlevel.checkpoint()
+            box.put(("reply", 42))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(reply_later)
+            with anyio.fail_after(5):
+                assert await box.receive(key, None, mark) == (0, (42,))
+        assert box.messages(3) == [("noise", 0), ("noise", 1), ("noise", 2)]
+        assert len(box) == 1001
 
     async def test_two_tasks_receiving_from_one_mailbox_is_an_error(self) -> None:
         loop = current_loop()

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 import anyotp
 from anyotp import ANY, IGNORE, PID, Actor, InvalidPattern, _, match
+from anyotp.testing import wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -83,6 +84,18 @@ class TestTuples:
 
     def test_a_tuple_pattern_matches_a_namedtuple(self) -> None:
         assert match((int, ANY), Point(1, 2)) == (1, 2)
+
+
+class TestNamedTuplePatterns:
+    def test_a_namedtuple_pattern_matches_its_class_element_wise(self) -> None:
+        assert match(Point(ANY, 0), Point(5, 0)) == (5,)
+        assert match(Point(ANY, 0), Point(5, 1)) is None
+
+    def test_a_namedtuple_pattern_does_not_match_a_plain_tuple(self) -> None:
+        assert match(Point(ANY, 0), (5, 0)) is None
+
+    def test_a_namedtuple_nested_in_a_tuple_pattern_is_structural_too(self) -> None:
+        assert match(("at", Point(ANY, ANY)), ("at", Point(1, 2))) == (1, 2)
 
 
 class TestLists:
@@ -228,9 +241,7 @@ async def _receive_error(bad: tuple[Any, ...]) -> BaseException:
     result: dict[str, Any] = {}
     async with anyio.create_task_group() as tg:
         pid = await _ReceiveBadArgs.start(bad, result, task_group=tg)
-        with anyio.fail_after(2):
-            while anyotp.is_alive(pid):
-                await anyio.sleep(0.005)
+        await wait_until(lambda: not anyotp.is_alive(pid), timeout=2, what="the exit")
     error: BaseException = result["error"]
     return error
 

@@ -18,6 +18,7 @@ import anyio
 import pytest
 
 import anyotp
+from _helpers import drain, in_actor
 from anyotp import (
     ANY,
     IGNORE,
@@ -51,6 +52,7 @@ from anyotp import (
     send_nowait,
     unlink,
 )
+from anyotp.testing import wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -104,50 +106,6 @@ class Worker(Actor):
         self.log.append((self.tag, reason))
 
 
-class Outcome:
-    def __init__(self) -> None:
-        self.done = anyio.Event()
-        self.value: Any = None
-        self.error: BaseException | None = None
-
-
-Body = Callable[[Actor, anyio.abc.TaskGroup], Awaitable[Any]]
-
-
-class Script(Actor):
-    """Runs ``body(self, tg)`` once inside the actor, reports how it went, then stops."""
-
-    async def init(self, body: Body, tg: anyio.abc.TaskGroup, outcome: Outcome) -> None:
-        self._script = body
-        self._script_tg = tg
-        self._outcome = outcome
-
-    async def run(self, state: Any) -> Any:
-        try:
-            self._outcome.value = await self._script(self, self._script_tg)
-        except Exception as e:
-            self._outcome.error = e
-        finally:
-            self._outcome.done.set()
-        self.stop()
-
-
-async def in_actor(body: Body) -> Any:
-    """Run ``body(actor, tg)`` inside a fresh actor; return its result or raise its error.
-
-    Processes the body starts in ``tg`` are stopped (task group cancelled) afterwards.
-    """
-    outcome = Outcome()
-    async with anyio.create_task_group() as tg:
-        await Script.start(body, tg, outcome, task_group=tg)
-        with anyio.fail_after(5):
-            await outcome.done.wait()
-        tg.cancel_scope.cancel()
-    if outcome.error is not None:
-        raise outcome.error
-    return outcome.value
-
-
 async def down(me: Actor, ref: anyotp.Ref, timeout: float = 2.0) -> Any:
     """The reason of the DOWN message for monitor ``ref``."""
     return await me.receive((("DOWN", ref, "process", IGNORE, ANY), lambda r: r), timeout=timeout)
@@ -168,7 +126,7 @@ async def dead_pid(me: Actor, tg: anyio.abc.TaskGroup) -> PID:
 
 
 def error_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if r.name == "anyotp" and r.levelno >= logging.ERROR]
+    return [r for r in caplog.records if r.name.startswith("anyotp") and r.levelno >= logging.ERROR]
 
 
 class Boom(Exception):
@@ -251,9 +209,7 @@ class TestStart:
 
         async with anyio.create_task_group() as tg:
             pid = await Counter.start(1, task_group=tg)
-            with anyio.fail_after(2):
-                while is_alive(pid):
-                    await anyio.sleep(0.005)
+            await wait_until(lambda: not is_alive(pid), timeout=2, what="the exit")
         assert states == [1, 2, 3]
 
 
@@ -461,9 +417,13 @@ class TestExitReasons:
             send_nowait(stopper, ("stop", "custom"))
             for ref in refs:
                 await down(me, ref)
+            # processes may share one task of the group (asyncio): wait for its end
+            await wait_until(lambda: recording.endings, what="the group's tasks to end")
             return recording.endings
 
-        assert await in_actor(body) == ["returned", "returned"]
+        endings = await in_actor(body)
+        assert endings
+        assert set(endings) == {"returned"}
 
     async def test_terminate_is_not_called_when_the_process_is_killed(self) -> None:
         async def body(me: Actor, tg: anyio.abc.TaskGroup) -> Any:
@@ -604,9 +564,7 @@ class TestExitProcess:
             pid = await Hanging.start(log=log, report_to=me.pid, task_group=tg)
             ref = monitor(pid)
             send_nowait(pid, ("stop", "normal"))
-            with anyio.fail_after(2):
-                while not log:
-                    await anyio.sleep(0.005)
+            await wait_until(lambda: log, timeout=2, what="terminate to start")
             exit_process(pid, "kill")
             return await down(me, ref)
 
@@ -951,15 +909,6 @@ class TestMonitors:
             tg.cancel_scope.cancel()
 
 
-async def drain(me: Actor) -> list[Any]:
-    out: list[Any] = []
-    while True:
-        try:
-            out.append(await me.receive((ANY, lambda m: m), timeout=0))
-        except ReceiveTimeout:
-            return out
-
-
 # -------------------------------------------------------------------------- isolation
 
 
@@ -994,12 +943,12 @@ class TestIsolation:
             ref = monitor(before["a"])
             send_nowait(before["a"], ("crash", Boom("supervised crash")))
             await down(me, ref)
-            with anyio.fail_after(2):
-                while True:
-                    after = {c.id: c.pid for c in await Supervisor.which_children(sup)}
-                    if after["a"] not in (None, before["a"]):
-                        break
-                    await anyio.sleep(0.005)
+
+            async def restarted() -> dict[str, PID | None] | None:
+                after = {c.id: c.pid for c in await Supervisor.which_children(sup)}
+                return after if after["a"] not in (None, before["a"]) else None
+
+            after = await wait_until(restarted, timeout=2, what="a restarted")
             return (
                 after["b"] == before["b"],
                 await ping(me, before["b"]),
@@ -1226,15 +1175,17 @@ class TestOwnedProcesses:
         assert reason is error
         assert parent_alive
 
-    async def test_on_exit_is_not_called_for_children_stopped_by_the_parent_s_exit(
+    async def test_on_exit_is_called_for_children_stopped_by_the_parent_s_exit(
         self,
     ) -> None:
+        children: list[PID] = []
+
         async def body(me: Actor, tg: anyio.abc.TaskGroup) -> Any:
             async def plan(p: Parent) -> None:
                 async def on_exit(pid: PID, reason: Any) -> None:
                     send_nowait(me.pid, ("on_exit", pid, reason))
 
-                await p.spawn_child_actor(Worker, on_exit=on_exit)
+                children.append((await p.spawn_child_actor(Worker, on_exit=on_exit)).pid)
 
             parent = await Parent.start(plan, [], task_group=tg)
             ref = monitor(parent)
@@ -1242,7 +1193,7 @@ class TestOwnedProcesses:
             await down(me, ref)
             return await drain(me)
 
-        assert await in_actor(body) == []
+        assert await in_actor(body) == [("on_exit", children[0], "shutdown")]
 
     async def test_an_actor_handle_stops_and_waits_for_its_child(self) -> None:
         handles: list[anyotp.ActorHandle] = []

@@ -21,6 +21,7 @@ from anyotp import (
     ChildSpec,
     From,
     GenServer,
+    InvalidPattern,
     NoProcess,
     NotInProcess,
     Registry,
@@ -745,3 +746,119 @@ class TestPubSubExample:
         assert "subscribers of 'news': ['alice', 'carol']" in out
         assert "\"alice got 'still there?' on 'news'\"" in out
         assert "bob got 'still there?'" not in out
+
+
+# --------------------------------------------------------------------------- additions
+
+
+class TestMetaSelectAndUpdates:
+    async def test_meta_given_at_start_is_read_back_and_put_meta_replaces_it(self) -> None:
+        async with anyio.create_task_group() as tg:
+            reg = await Registry.start(keys="unique", meta={"partitions": 4}, task_group=tg)
+            assert Registry.meta(reg, "partitions") == 4
+            Registry.put_meta(reg, "partitions", 8)
+            Registry.put_meta(reg, ("owner", 1), None)
+            assert Registry.meta(reg, "partitions") == 8
+            assert Registry.meta(reg, ("owner", 1)) is None
+            tg.cancel_scope.cancel()
+
+    async def test_meta_of_a_missing_key_raises_key_error_or_returns_the_default(self) -> None:
+        async with anyio.create_task_group() as tg:
+            reg = await Registry.start(keys="duplicate", task_group=tg, name="MyRegistry")
+            with pytest.raises(KeyError, match=r"no metadata under 'nope' \(set it with"):
+                Registry.meta("MyRegistry", "nope")
+            assert Registry.meta(reg, "nope", default="fallback") == "fallback"
+            Registry.put_meta(reg, "gone", 1)
+            Registry.delete_meta(reg, "gone")
+            Registry.delete_meta(reg, "never set")  # nothing to delete: no error
+            assert Registry.meta(reg, "gone", None) is None
+            tg.cancel_scope.cancel()
+
+    async def test_meta_can_be_read_and_written_from_a_plain_thread(self) -> None:
+        async with anyio.create_task_group() as tg:
+            reg = await Registry.start(keys="unique", task_group=tg)
+            await anyio.to_thread.run_sync(Registry.put_meta, reg, "from", "thread")
+            assert await anyio.to_thread.run_sync(Registry.meta, reg, "from") == "thread"
+            tg.cancel_scope.cancel()
+
+    async def test_meta_rejects_a_non_dict_at_start_and_an_unhashable_key(self) -> None:
+        async with anyio.create_task_group() as tg:
+            with pytest.raises(StartError, match="init exited with TypeError"):
+                await Registry.start(keys="unique", meta=[("a", 1)], task_group=tg)
+            reg = await Registry.start(keys="unique", task_group=tg)
+            with pytest.raises(TypeError, match=r"the key must be hashable, got list"):
+                Registry.put_meta(reg, ["a"], 1)
+            tg.cancel_scope.cancel()
+
+    async def test_meta_on_a_dead_registry_raises_no_process(self) -> None:
+        async with anyio.create_task_group() as tg:
+            reg = await Registry.start(keys="unique", meta={"a": 1}, task_group=tg)
+            exit_process(reg, "kill")
+            with anyio.fail_after(2):
+                while is_alive(reg):
+                    await anyio.sleep(0.001)
+            with pytest.raises(NoProcess, match=r"Registry.meta\(\): the registry"):
+                Registry.meta(reg, "a")
+            with pytest.raises(NoProcess, match=r"Registry.put_meta\(\): the registry"):
+                Registry.put_meta(reg, "a", 2)
+            tg.cancel_scope.cancel()
+
+    async def test_select_matches_key_pid_value_triples_across_all_keys(self) -> None:
+        async with anyio.create_task_group() as tg:
+            reg = await Registry.start(keys="duplicate", task_group=tg)
+            a = await client(tg, lambda: Registry.register(reg, ("room", 1), "alice"))
+            b = await client(tg, lambda: Registry.register(reg, ("room", 2), "bob"))
+            c = await client(tg, lambda: Registry.register(reg, "lobby", "carol"))
+            assert Registry.select(reg, (("room", ANY), ANY, ANY)) == [
+                (("room", 1), a, "alice"),
+                (("room", 2), b, "bob"),
+            ]
+            assert Registry.select(reg, (ANY, c, ANY)) == [("lobby", c, "carol")]
+            assert Registry.select(reg, (ANY, ANY, lambda v: v.startswith("b"))) == [
+                (("room", 2), b, "bob")
+            ]
+            assert Registry.select(reg, ANY) == Registry.select(reg, (ANY, ANY, ANY))
+            assert len(Registry.select(reg, ANY)) == 3
+            assert Registry.count_select(reg, (("room", int), PID, str)) == 2
+            assert Registry.count_select(reg, ("nobody", ANY, ANY)) == 0
+            tg.cancel_scope.cancel()
+
+    async def test_select_forgets_the_entries_of_a_process_that_exited(self) -> None:
+        async with anyio.create_task_group() as tg:
+            reg = await Registry.start(keys="unique", task_group=tg)
+            pid = await client(tg, lambda: Registry.register(reg, "k", 1))
+            wait = await watch(tg, pid)
+            assert await call(pid, "stop") == "stopping"
+            await wait()
+            assert Registry.select(reg, ANY) == []
+            assert Registry.count_select(reg, ANY) == 0
+            tg.cancel_scope.cancel()
+
+    async def test_a_dict_literal_in_a_select_pattern_raises_invalid_pattern(self) -> None:
+        async with anyio.create_task_group() as tg:
+            reg = await Registry.start(keys="unique", task_group=tg)
+            with pytest.raises(InvalidPattern, match="dict"):
+                Registry.select(reg, (ANY, ANY, {"a": 1}))
+            tg.cancel_scope.cancel()
+
+    async def test_update_value_replaces_the_callers_own_value_and_returns_new_and_old(
+        self,
+    ) -> None:
+        async with anyio.create_task_group() as tg:
+            reg = await Registry.start(keys="unique", task_group=tg)
+            pid = await client(tg, lambda: Registry.register(reg, "counter", 1))
+            assert await call(pid, lambda: Registry.update_value(reg, "counter", lambda n: n + 1))
+            assert Registry.lookup(reg, "counter") == [(pid, 2)]
+            assert await call(pid, lambda: Registry.update_value(reg, "other", str)) is None
+            assert await call(pid, lambda: Registry.update_value(reg, "counter", str)) == ("2", 2)
+            tg.cancel_scope.cancel()
+
+    async def test_count_match_counts_values_matching_a_pattern_under_one_key(self) -> None:
+        async with anyio.create_task_group() as tg:
+            reg = await Registry.start(keys="duplicate", task_group=tg)
+            for v in (1, 2, "x"):
+                await client(tg, lambda v=v: Registry.register(reg, "k", v))
+            assert Registry.count_match(reg, "k", int) == 2
+            assert Registry.count_match(reg, "k", lambda v: v == "x") == 1
+            assert Registry.count_match(reg, "missing", ANY) == 0
+            tg.cancel_scope.cancel()

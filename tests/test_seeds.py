@@ -36,6 +36,7 @@ from anyotp import (
     unregister,
     whereis,
 )
+from anyotp.testing import wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -125,9 +126,12 @@ class TestSeedGenServer:
             ok_pid = await call(pid, ("spawn", succeed))
             bad_pid = await call(pid, ("spawn", fail))
             assert isinstance(ok_pid, PID)
-            with anyio.fail_after(2):
-                while len(ends := await call(pid, "ends")) < 2:
-                    await anyio.sleep(0.005)
+
+            async def both_ended() -> list[Any] | None:
+                ends: list[Any] = await call(pid, "ends")
+                return ends if len(ends) >= 2 else None
+
+            ends = await wait_until(both_ended, timeout=2, what="both tasks ended")
             assert sorted(ends, key=lambda e: e[1]) == [
                 (bad_pid, "failure", error),
                 (ok_pid, "success", 42),
@@ -177,14 +181,10 @@ class TestSeedActor:
             await send(pid, "count")
             await send(pid, "count")
             await Pinger.start(pid, got, task_group=tg)
-            with anyio.fail_after(2):
-                while not got:
-                    await anyio.sleep(0.005)
+            await wait_until(lambda: got, timeout=2, what="a message")
             assert got == [2]
             await send(pid, "stop")
-            with anyio.fail_after(2):
-                while is_alive(pid):
-                    await anyio.sleep(0.005)
+            await wait_until(lambda: not is_alive(pid), timeout=2, what="the exit")
             assert events == [("init", (1, 2), {"x": 3}), ("terminate", "normal")]
             tg.cancel_scope.cancel()
 
@@ -202,13 +202,9 @@ class TestSeedActor:
 
         async with anyio.create_task_group() as tg:
             pid = await Waiter.start(task_group=tg)
-            with anyio.fail_after(2):
-                while not results:
-                    await anyio.sleep(0.005)
+            await wait_until(lambda: results, timeout=2, what="the receive timeout")
             await send(pid, "hello")
-            with anyio.fail_after(2):
-                while len(results) < 2:
-                    await anyio.sleep(0.005)
+            await wait_until(lambda: len(results) >= 2, timeout=2, what="the message")
             assert results == ["ReceiveTimeout", "hello"]
             tg.cancel_scope.cancel()
 
@@ -224,9 +220,7 @@ class TestSeedActor:
 
         async with anyio.create_task_group() as tg:
             pid = await Stopper.start(task_group=tg)
-            with anyio.fail_after(2):
-                while is_alive(pid):
-                    await anyio.sleep(0.005)
+            await wait_until(lambda: not is_alive(pid), timeout=2, what="the exit")
             assert reasons == ["done"]
             tg.cancel_scope.cancel()
 
@@ -371,13 +365,9 @@ class TestSeedTask:
         async with anyio.create_task_group() as tg:
             parent = await Parent.start(task_group=tg)
             good_task = await Task.spawn_and_notify(lambda: "v", tg, parent, *names)
-            with anyio.fail_after(2):
-                while not inbox:
-                    await anyio.sleep(0.005)
+            await wait_until(lambda: inbox, timeout=2, what="the notification")
             bad_task = await Task.spawn_and_notify(bad, tg, parent, *names)
-            with anyio.fail_after(2):
-                while len(inbox) < 2:
-                    await anyio.sleep(0.005)
+            await wait_until(lambda: len(inbox) >= 2, timeout=2, what="both notifications")
             assert inbox == [(ok, good_task.pid, "v"), (fail, bad_task.pid, error)]
             tg.cancel_scope.cancel()
 
@@ -398,9 +388,7 @@ class TestSeedTask:
                 success_message_name="yay",
                 failure_message_name="nay",
             )
-            with anyio.fail_after(2):
-                while not inbox:
-                    await anyio.sleep(0.005)
+            await wait_until(lambda: inbox, timeout=2, what="the notification")
             assert inbox == [("yay", task.pid, 1)]
             tg.cancel_scope.cancel()
 
@@ -480,9 +468,7 @@ class TestSeedPatterns:
             if match(pattern, ("unrelated",)) is None:
                 await send(pid, ("unrelated",))  # skipped over, left in the mailbox
             await send(pid, message)
-            with anyio.fail_after(2):
-                while not got:
-                    await anyio.sleep(0.005)
+            await wait_until(lambda: got, timeout=2, what="a message")
             assert got == [extracted]
             tg.cancel_scope.cancel()
 

@@ -20,6 +20,7 @@ from anyotp import (
     is_alive,
     send,
 )
+from anyotp.testing import wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -62,9 +63,11 @@ class TestDoorLock:
             assert await call(door, ("button", "1")) == "locked"
             assert await call(door, ("button", "2")) == "open"
             assert await call(door, ("button", "3")) == "already open"
-            with anyio.fail_after(2):
-                while await call(door, "state") != "locked":
-                    await anyio.sleep(0.005)
+
+            async def locked() -> bool:
+                return await call(door, "state") == "locked"
+
+            await wait_until(locked, timeout=2, what="the door locking again")
             assert log == [
                 ("enter", "locked", "locked"),
                 ("enter", "locked", "open"),
@@ -213,12 +216,11 @@ class TestActions:
         async def drive(pid: Any) -> None:
             await cast(pid, "arm")
             await cast(pid, "leave")
-            with anyio.fail_after(2):
-                while True:
-                    info = await get_state(pid)
-                    if info[1] == "done":
-                        break
-                    await anyio.sleep(0.005)
+
+            async def done() -> bool:
+                return (await get_state(pid))[1] == "done"
+
+            await wait_until(done, timeout=2, what="the state 'done'")
 
         async def script_done(me: Any, et: Any, content: Any, state: Any, data: Any) -> Any:
             if et == "timeout":
@@ -262,9 +264,7 @@ class TestStopAndErrors:
         async with anyio.create_task_group() as tg:
             pid = await S.start(task_group=tg)
             assert await call(pid, "stop") == "bye"
-            with anyio.fail_after(2):
-                while is_alive(pid):
-                    await anyio.sleep(0.005)
+            await wait_until(lambda: not is_alive(pid), timeout=2, what="the exit")
 
     async def test_a_bad_return_crashes_with_a_message_naming_the_fix(self) -> None:
         class Bad(StateMachine):
@@ -295,9 +295,7 @@ class TestStopAndErrors:
         # As in gen_statem, the first enter call runs after start() has returned.
         async with anyio.create_task_group() as tg:
             pid = await Bad.start(task_group=tg)
-            with anyio.fail_after(2):
-                while is_alive(pid):
-                    await anyio.sleep(0.005)
+            await wait_until(lambda: not is_alive(pid), timeout=2, what="the exit")
         assert "must not change the state" in caplog.text
 
     async def test_init_must_return_state_and_data(self) -> None:
@@ -366,7 +364,5 @@ class TestTransitionOrder:
 
         async with anyio.create_task_group() as tg:
             pid = await Bad.start(task_group=tg)
-            with anyio.fail_after(2):
-                while is_alive(pid):
-                    await anyio.sleep(0.005)
+            await wait_until(lambda: not is_alive(pid), timeout=2, what="the exit")
         assert "'next_event' is not allowed in a state enter call" in caplog.text

@@ -18,11 +18,14 @@ from anyotp import (
     ChildSpec,
     From,
     GenServer,
+    NoProcess,
+    Registry,
     RestartStrategy,
     RestartType,
     StartError,
     Supervisor,
     SupervisorError,
+    Via,
     call,
     cast,
     exit_process,
@@ -31,9 +34,9 @@ from anyotp import (
     register,
     whereis,
 )
-from anyotp.testing import watch_exit
+from anyotp.testing import wait_until, watch_exit
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("quiet_crash_logs")]
 
 ONE_FOR_ONE = RestartStrategy.ONE_FOR_ONE
 ONE_FOR_ALL = RestartStrategy.ONE_FOR_ALL
@@ -41,12 +44,6 @@ REST_FOR_ONE = RestartStrategy.REST_FOR_ONE
 PERMANENT = RestartType.PERMANENT
 TRANSIENT = RestartType.TRANSIENT
 TEMPORARY = RestartType.TEMPORARY
-
-
-@pytest.fixture(autouse=True)
-def _quiet_crash_logs(caplog: pytest.LogCaptureFixture) -> None:
-    """Children crash on purpose here; keep their tracebacks out of the output."""
-    caplog.set_level(logging.CRITICAL + 1, logger="anyotp")
 
 
 # --------------------------------------------------------------------------- helpers
@@ -83,6 +80,11 @@ class Worker(GenServer):
         self.log.append(("terminate", self.name, reason))
 
 
+class Named(GenServer):
+    async def handle_call(self, request: Any, from_: From, state: Any) -> Any:
+        return "here", state
+
+
 def worker(name: str, log: list[Any], **options: Any) -> ChildSpec:
     return ChildSpec(id=name, actor_class=Worker, args=(name, log), **options)
 
@@ -109,18 +111,37 @@ async def pids(sup: PID | str) -> dict[str, PID | None]:
 
 async def wait_pid_change(sup: PID, child_id: str, old: PID | None) -> PID | None:
     """Wait until the supervisor reports a PID for ``child_id`` other than ``old``."""
-    with anyio.fail_after(2):
-        while True:
-            now = (await pids(sup)).get(child_id, old)
-            if now != old:
-                return now
-            await anyio.sleep(0.005)
+
+    async def changed() -> tuple[PID | None] | None:
+        now = (await pids(sup)).get(child_id, old)
+        return (now,) if now != old else None
+
+    (now,) = await wait_until(changed, timeout=2, what=f"a new PID for {child_id!r}")
+    return now
 
 
 async def wait_gone(sup: PID, child_id: str) -> None:
-    with anyio.fail_after(2):
-        while child_id in await pids(sup):
-            await anyio.sleep(0.005)
+    async def gone() -> bool:
+        return child_id not in await pids(sup)
+
+    await wait_until(gone, timeout=2, what=f"{child_id!r} gone from the children")
+
+
+async def wait_all_restarted(
+    sup: PID, before: dict[str, PID | None], ids: str
+) -> dict[str, PID | None]:
+    """Wait until every child is running and each of ``ids`` has a new PID."""
+
+    async def restarted() -> dict[str, PID | None] | None:
+        after = await pids(sup)
+        if None in after.values() or any(after[n] == before[n] for n in ids):
+            return None
+        return after
+
+    result: dict[str, PID | None] = await wait_until(
+        restarted, timeout=2, what=f"children {ids} restarted"
+    )
+    return result
 
 
 async def crash(sup: PID, child_id: str) -> PID | None:
@@ -225,6 +246,37 @@ class TestStartup:
             assert list(await pids("app")) == ["a"]
             tg.cancel_scope.cancel()
 
+    async def test_start_arguments_reach_child_specs(self) -> None:
+        class Sup(Supervisor):
+            def child_specs(self, n: int, *, prefix: str) -> list[ChildSpec]:  # type: ignore[override]
+                return [ChildSpec(id=f"{prefix}{i}", actor_class=Named) for i in range(n)]
+
+        async with anyio.create_task_group() as tg:
+            sup = await Sup.start(2, prefix="w", task_group=tg)
+            assert [c.id for c in await Supervisor.which_children(sup)] == ["w0", "w1"]
+            tg.cancel_scope.cancel()
+
+    async def test_a_named_child_is_registered_and_takes_its_name_back_after_a_restart(
+        self,
+    ) -> None:
+        class Sup(Supervisor):
+            def child_specs(self) -> list[ChildSpec]:
+                return [ChildSpec(id="n", actor_class=Named, name="the-named-one")]
+
+        async with anyio.create_task_group() as tg:
+            await Sup.start(task_group=tg)
+            first = whereis("the-named-one")
+            assert first is not None
+            assert await call("the-named-one", "where") == "here"
+            exit_process(first, "kill")
+            await wait_until(
+                lambda: whereis("the-named-one") not in (None, first),
+                timeout=2,
+                what="the restarted child registered under the name",
+            )
+            assert await call("the-named-one", "where") == "here"
+            tg.cancel_scope.cancel()
+
 
 # --------------------------------------------------------------------------- strategies
 
@@ -256,11 +308,7 @@ class TestStrategies:
             before = await pids(sup)
             log.clear()
             await crash(sup, "b")
-            with anyio.fail_after(2):
-                while None in (after := await pids(sup)).values() or any(
-                    after[n] == before[n] for n in "abcd"
-                ):
-                    await anyio.sleep(0.005)
+            after = await wait_all_restarted(sup, before, "abcd")
             assert all(after[n] != before[n] for n in "abcd")
             terminated = [e[1:] for e in log if e[0] == "terminate"]
             # b crashed; then the others were stopped, newest first
@@ -285,11 +333,7 @@ class TestStrategies:
             before = await pids(sup)
             log.clear()
             await crash(sup, "b")
-            with anyio.fail_after(2):
-                while None in (after := await pids(sup)).values() or any(
-                    after[n] == before[n] for n in "bcd"
-                ):
-                    await anyio.sleep(0.005)
+            after = await wait_all_restarted(sup, before, "bcd")
             assert after["a"] == before["a"]
             assert all(after[n] != before[n] for n in "bcd")
             terminated = [e[1:] for e in log if e[0] == "terminate"]
@@ -777,6 +821,10 @@ class TestChildSpecValidation:
         with pytest.raises(SupervisorError, match="restart must be a RestartType"):
             ChildSpec(id="x", actor_class=Worker, restart="permanent")
 
+    def test_an_unknown_type_is_rejected_naming_the_value(self) -> None:
+        with pytest.raises(SupervisorError, match=r"type must be 'worker' or 'supervisor'.*bogus"):
+            ChildSpec(id="x", actor_class=Named, type="bogus")  # type: ignore[arg-type]
+
     def test_supervisorerror_is_a_valueerror(self) -> None:
         assert issubclass(SupervisorError, ValueError)
 
@@ -805,4 +853,178 @@ class TestChildSpecValidation:
                 await sup_cls.start(task_group=tg)
             assert isinstance(info.value.__cause__, SupervisorError)
             assert "'not a spec'" in str(info.value.__cause__)
+            tg.cancel_scope.cancel()
+
+
+# --------------------------------------------------------------------------- names
+
+
+class FlakyRegistry:
+    """A via-registry (``ViaRegistry``) whose ``register_name`` raises, as a dead
+    registry does, while ``down`` is true or for the next ``fail_next`` attempts; it
+    counts the attempts."""
+
+    def __init__(self) -> None:
+        self.names: dict[Any, PID] = {}
+        self.down = False
+        self.fail_next = 0
+        self.attempts = 0
+
+    def whereis_name(self, key: Any) -> PID | None:
+        pid = self.names.get(key)
+        return pid if pid is not None and is_alive(pid) else None
+
+    def register_name(self, key: Any, pid: PID) -> bool:
+        self.attempts += 1
+        if self.fail_next > 0:
+            self.fail_next -= 1
+            raise NoProcess(f"the registry is restarting (register_name({key!r}))", key)
+        if self.down:
+            raise NoProcess(f"the registry is not alive (register_name({key!r}))", key)
+        if self.whereis_name(key) is not None:
+            return False
+        self.names[key] = pid
+        return True
+
+    def unregister_name(self, key: Any) -> None:
+        self.names.pop(key, None)
+
+
+def named(child_id: str, log: list[Any], name: Any) -> ChildSpec:
+    """A Worker child registered under ``name``."""
+    return ChildSpec(id=child_id, actor_class=Worker, args=(child_id, log), name=name)
+
+
+class TestChildNames:
+    @pytest.mark.parametrize("name", [123, "", b"w", ["via", "reg", "w"], ("via", "reg")])
+    def test_a_childspec_with_a_name_that_cannot_be_registered_raises_type_error(
+        self, name: Any
+    ) -> None:
+        with pytest.raises(TypeError, match=r"ChildSpec\(id='w'\): name must be a non-empty str"):
+            ChildSpec(id="w", actor_class=Worker, name=name)
+
+    @pytest.mark.parametrize(
+        "name", [None, "w", ("via", "reg", "w"), ("via", "reg", ("room", 1))], ids=repr
+    )
+    def test_a_childspec_takes_no_name_a_str_or_a_via_name(self, name: Any) -> None:
+        assert ChildSpec(id="w", actor_class=Worker, name=name).name == name
+
+    def test_a_childspec_takes_a_via_object(self) -> None:
+        name = Via("reg", "w")
+        assert ChildSpec(id="w", actor_class=Worker, name=name).name is name
+
+    async def test_start_child_with_a_via_name_whose_registry_is_dead_raises_and_all_live_on(
+        self,
+    ) -> None:
+        log: list[Any] = []
+        registry = FlakyRegistry()
+        registry.down = True
+        async with anyio.create_task_group() as tg:
+            sup = await make_sup(lambda: [worker("a", log)]).start(task_group=tg)
+            before = await pids(sup)
+            spec = named("b", log, ("via", registry, "b"))
+            with pytest.raises(
+                SupervisorError, match=r"start_child\('b'\) failed: cannot start"
+            ) as info:
+                await Supervisor.start_child(sup, spec)
+            assert isinstance(info.value.__cause__, StartError)
+            assert is_alive(sup)
+            assert await pids(sup) == before  # 'b' was not added; 'a' was not touched
+            registry.down = False
+            b = await Supervisor.start_child(sup, spec)
+            assert registry.whereis_name("b") == b
+            tg.cancel_scope.cancel()
+
+    async def test_start_child_with_a_duplicate_registry_via_name_raises_supervisor_error(
+        self,
+    ) -> None:
+        log: list[Any] = []
+        async with anyio.create_task_group() as tg:
+            await Registry.start(keys="duplicate", task_group=tg, name="Dups")
+            sup = await make_sup(lambda: [worker("a", log)]).start(task_group=tg)
+            spec = named("b", log, ("via", "Dups", "b"))
+            with pytest.raises(SupervisorError, match=r"via-names need a unique registry"):
+                await Supervisor.start_child(sup, spec)
+            assert is_alive(sup)
+            assert [c.id for c in await Supervisor.which_children(sup)] == ["a"]
+            tg.cancel_scope.cancel()
+
+    async def test_restart_child_when_the_name_cannot_be_registered_raises_supervisor_error(
+        self,
+    ) -> None:
+        log: list[Any] = []
+        registry = FlakyRegistry()
+        spec = named("a", log, ("via", registry, "a"))
+        async with anyio.create_task_group() as tg:
+            sup = await make_sup(lambda: [spec]).start(task_group=tg)
+            await Supervisor.terminate_child(sup, "a")
+            registry.down = True
+            with pytest.raises(SupervisorError, match=r"restart_child\('a'\) failed"):
+                await Supervisor.restart_child(sup, "a")
+            assert is_alive(sup)
+            tg.cancel_scope.cancel()
+
+    async def test_a_restart_whose_name_cannot_be_registered_is_a_counted_failure_retried(
+        self,
+    ) -> None:
+        log: list[Any] = []
+        registry = FlakyRegistry()
+        specs = [worker("a", log), named("b", log, Via(registry, "b"))]
+        async with anyio.create_task_group() as tg:
+            sup = await make_sup(lambda: specs, max_restarts=5).start(task_group=tg)
+            before = await pids(sup)
+            registry.fail_next = 2
+            attempts = registry.attempts
+            exit_process(before["b"], "kill")
+            # The restart fails twice (the registry is restarting) and is tried again,
+            # each try a counted restart (3 of the 5 allowed); the third try succeeds.
+            await wait_until(
+                lambda: registry.whereis_name("b") not in (None, before["b"]), what="b is back"
+            )
+            new_b = registry.whereis_name("b")
+            assert registry.attempts == attempts + 3
+            assert is_alive(sup)
+            assert await pids(sup) == {"a": before["a"], "b": new_b}
+            tg.cancel_scope.cancel()
+
+    async def test_a_restart_that_can_never_register_its_name_makes_the_supervisor_give_up(
+        self,
+    ) -> None:
+        log: list[Any] = []
+        registry = FlakyRegistry()
+        specs = [worker("a", log), named("b", log, Via(registry, "b"))]
+        async with anyio.create_task_group() as tg:
+            sup = await make_sup(lambda: specs, max_restarts=3).start(task_group=tg)
+            reason = watch_exit(sup).reason
+            registry.down = True
+            exit_process((await pids(sup))["b"], "kill")
+            # Not a crash with the registry's NoProcess: a restart failure, counted,
+            # until the restart intensity is exceeded, as in OTP.
+            assert await reason() == "shutdown"
+            assert ("terminate", "a", "shutdown") in log
+            tg.cancel_scope.cancel()
+
+    async def test_a_worker_and_its_registry_dying_together_are_both_restarted(self) -> None:
+        log: list[Any] = []
+        specs = [
+            ChildSpec(id="reg", actor_class=Registry, kwargs={"keys": "unique"}, name="Names"),
+            worker("a", log),
+            named("w", log, ("via", "Names", "w")),
+        ]
+        async with anyio.create_task_group() as tg:
+            sup = await make_sup(lambda: specs, max_restarts=10).start(task_group=tg)
+            before = await pids(sup)
+            # Worker first: its EXIT is handled while the registry is dead (on asyncio).
+            exit_process(before["w"], "kill")
+            exit_process(before["reg"], "kill")
+
+            def restarted() -> bool:
+                w = whereis("Names")
+                return w is not None and w != before["reg"] and bool(Registry.lookup(w, "w"))
+
+            await wait_until(restarted, what="the registry and the worker are back")
+            now = await pids(sup)
+            assert is_alive(sup)
+            assert now["a"] == before["a"]
+            assert Registry.lookup("Names", "w") == [(now["w"], None)]
             tg.cancel_scope.cancel()

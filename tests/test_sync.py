@@ -1276,9 +1276,11 @@ class TestExports:
             "GenServer",
             "GenServerError",
             "GenServerTimeoutError",
+            "LoopThread",
             "TypedGenServer",
             "call",
             "cast",
+            "loop_thread",
         ]
         for name in anyotp.sync.__all__:
             assert getattr(anyotp.sync, name) is not None
@@ -1308,3 +1310,167 @@ class TestStructuredErrors:
             anyotp.sync.call("nobody-here", {"action": "get"}, timeout=1)
         assert info.value.reason == "noproc"
         assert info.value.server == "nobody-here"
+
+
+# ------------------------------------------------------------ timers and self-exit
+
+
+class TestCallFailureTypes:
+    def test_a_call_to_a_dead_server_is_a_genserver_error_a_callnoproc_and_a_lookup_error(
+        self,
+    ) -> None:
+        server = Counter()
+        server.start()
+        server.stop()
+        with pytest.raises(GenServerError, match="that process is not alive") as info:
+            anyotp.sync.call(server.pid, {"action": "get"})
+        assert isinstance(info.value, anyotp.CallNoProc)
+        assert isinstance(info.value, LookupError)
+
+    def test_a_call_timeout_is_a_genserver_timeout_error_a_calltimeout_and_a_timeout_error(
+        self, counter: Counter
+    ) -> None:
+        counter.cast({"action": "block"})
+        assert counter.entered.wait(WAIT)
+        with pytest.raises(GenServerTimeoutError, match="timed out") as info:
+            anyotp.sync.call(counter.pid, {"action": "get"}, timeout=0.01)
+        assert isinstance(info.value, GenServerError)
+        assert isinstance(info.value, anyotp.CallTimeout)
+        assert isinstance(info.value, TimeoutError)
+
+
+class Timed(Recorder):
+    """``{"after": (msg, seconds)}`` starts a timer to itself; ``{"cancel": True}``
+    cancels the last one and returns what ``cancel_timer`` said."""
+
+    def handle_call(self, message: dict[str, Any], state: list[Any]) -> tuple[Any, list[Any]]:
+        if "after" in message:
+            msg, seconds = message["after"]
+            self.timer = anyotp.send_after(anyotp.self_pid(), msg, seconds)
+            return self.timer, state
+        if "cancel" in message:
+            return anyotp.cancel_timer(self.timer), state
+        return super().handle_call(message, state)
+
+
+class TestTimersInHandlers:
+    def test_send_after_in_a_sync_handler_delivers_to_handle_info(self) -> None:
+        with Timed() as server:
+            server.call({"after": ("tick", 0.05)})
+            wait_until(lambda: server.call({}), "the timer fired")
+            assert server.call({}) == ["tick"]
+
+    def test_cancel_timer_in_a_sync_handler_stops_the_message(self) -> None:
+        with Timed() as server:
+            ref = server.call({"after": ("tick", 5.0)})
+            left = server.call({"cancel": True})
+            assert left is not None
+            assert 0 < left <= 5.0
+            assert ref.cancelled
+            assert server.call({"cancel": True}) is None  # already cancelled
+
+    def test_a_timer_dies_with_its_sync_server(self) -> None:
+        server = Timed()
+        server.start()
+        ref = server.call({"after": ("tick", 5.0)})
+        assert not ref.cancelled
+        server.stop()
+        assert ref.cancelled  # it will never fire
+        assert anyotp.cancel_timer(ref) is None
+
+
+class SelfExit(GenServer[list[Any]]):
+    """``{"die": reason}`` sends the server an exit signal from its own handler."""
+
+    trap = False
+
+    def init(self, log: list[Any]) -> list[Any]:
+        self.log = log
+        self.trap_exit = self.trap
+        self.gate = threading.Event()
+        return []
+
+    def handle_cast(self, message: dict[str, Any], state: list[Any]) -> list[Any]:
+        if "gate" in message:
+            assert self.gate.wait(WAIT)
+        elif "die" in message:
+            self.log.append("before")
+            anyotp.exit_process(anyotp.self_pid(), message["die"])
+            self.log.append("after")
+        else:
+            self.log.append(message)
+        return state
+
+    def handle_call(self, message: dict[str, Any], state: list[Any]) -> tuple[Any, list[Any]]:
+        return None, state
+
+    def handle_info(self, message: Any, state: list[Any]) -> list[Any]:
+        self.log.append(message)
+        return state
+
+    def terminate(self, state: list[Any]) -> None:
+        self.log.append("terminate")
+
+
+class TestSelfExit:
+    @pytest.mark.parametrize(
+        ("reason", "exit_reason", "after"),
+        [("boom", "boom", ["terminate"]), ("kill", "killed", [])],
+    )
+    def test_an_exit_signal_to_itself_ends_the_handler_and_skips_queued_messages(
+        self, reason: str, exit_reason: str, after: list[Any]
+    ) -> None:
+        log: list[Any] = []
+        server = SelfExit()
+        server.start(log)
+        server.cast({"gate": True})  # holds the server while the next two queue up
+        server.cast({"die": reason})
+        server.cast({"next": True})
+        server.gate.set()
+        wait_until(lambda: not is_alive(server.pid), "the server exited")
+        wait_until(lambda: not server_thread_alive(server), "the server thread ended")
+        assert server.exit_reason == exit_reason
+        assert log == ["before", *after]
+
+    def test_a_trapping_sync_server_gets_its_own_exit_signal_as_a_message(self) -> None:
+        class Trapping(SelfExit):
+            trap = True
+
+        log: list[Any] = []
+        server = Trapping()
+        server.start(log)
+        with server:
+            server.cast({"die": "boom"})
+            server.cast({"next": True})
+            server.call({})
+            assert log == ["before", "after", {"next": True}, ("EXIT", server.pid, "boom")]
+            assert is_alive(server.pid)
+
+    @pytest.mark.parametrize(("reason", "exit_reason"), [("boom", "boom"), ("kill", "killed")])
+    def test_an_exit_signal_to_itself_in_init_fails_start_with_that_reason(
+        self, reason: str, exit_reason: str
+    ) -> None:
+        class Quitter(GenServer[int]):
+            def init(self) -> int:
+                anyotp.exit_process(anyotp.self_pid(), reason)
+                return 0
+
+        server = Quitter()
+        with pytest.raises(
+            GenServerError, match=f"exited with reason '{exit_reason}' before init returned"
+        ):
+            server.start()
+        assert server.exit_reason == exit_reason
+
+    def test_an_exit_signal_to_itself_in_terminate_ends_the_server_with_that_reason(
+        self,
+    ) -> None:
+        class Renamer(GenServer[int]):
+            def terminate(self, state: int) -> None:
+                anyotp.exit_process(anyotp.self_pid(), "renamed")
+
+        server = Renamer()
+        server.start()
+        server.stop(WAIT)
+        assert server.exit_reason == "renamed"
+        assert not server_thread_alive(server)

@@ -161,7 +161,9 @@ class TestFailure:
             with pytest.raises(RuntimeError):
                 await handle.join()
             errors = [
-                r for r in caplog.records if r.name == "anyotp" and r.levelno >= logging.ERROR
+                r
+                for r in caplog.records
+                if r.name.startswith("anyotp") and r.levelno >= logging.ERROR
             ]
             assert len(errors) == 1
             assert "crashed" in errors[0].getMessage()

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any
 
 import anyio
 import pytest
 
+from _helpers import boom, in_process
 from anyotp import (
     ExitError,
     From,
@@ -30,38 +30,16 @@ from anyotp import (
     processes,
     self_pid,
 )
+from anyotp.testing import wait_until
 
-pytestmark = pytest.mark.anyio
-
-T = TypeVar("T")
-
-
-@pytest.fixture(autouse=True)
-def _quiet_crash_logs(caplog: pytest.LogCaptureFixture) -> None:
-    """Tasks crash on purpose here; keep their tracebacks out of the output."""
-    caplog.set_level(logging.CRITICAL + 1, logger="anyotp")
-
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("quiet_crash_logs")]
 
 # --------------------------------------------------------------------------- helpers
 
 
-async def in_process(body: Callable[[], Awaitable[T]]) -> T:
-    """Run ``body`` inside a process (a Task.spawn task) and return its result."""
-    async with anyio.create_task_group() as tg:
-        handle = await Task.spawn(body, tg)
-    result: T = await handle.join()  # the task group waited for it: raises outside it
-    return result
-
-
 async def wait_dead(*pids: Any) -> None:
     """Deadline-bounded poll until none of ``pids`` is alive."""
-    with anyio.fail_after(2):
-        while any(is_alive(p) for p in pids):
-            await anyio.sleep(0.002)
-
-
-def boom(message: str = "boom") -> None:
-    raise ValueError(message)
+    await wait_until(lambda: not any(is_alive(p) for p in pids), timeout=2, what=f"{pids!r} dead")
 
 
 async def double(x: int) -> int:
@@ -201,9 +179,7 @@ class TestAsyncAwait:
         async with anyio.create_task_group() as tg:
             pid = await Fetcher.start(task_group=tg)
             await cast(pid, 21)
-            with anyio.fail_after(2):
-                while await call(pid, "result") is None:
-                    await anyio.sleep(0.002)
+            await wait_until(lambda: call(pid, "result"), timeout=2, what="the task's result")
             assert await call(pid, "result") == 42
             tg.cancel_scope.cancel()
 
@@ -413,14 +389,49 @@ class TestTaskSupervisor:
                 await TaskSupervisor.start_child(sup, anyio.sleep_forever)
             tg.cancel_scope.cancel()
 
+    async def test_tasks_are_stopped_concurrently_each_within_its_shutdown(self) -> None:
+        # As for any DynamicSupervisor: five tasks that take 0.2 s to stop stop in
+        # about one such period, not five.
+        started = anyio.Event()
+        running = 0
+
+        async def slow_to_stop() -> None:
+            nonlocal running
+            running += 1
+            if running == 5:
+                started.set()
+            try:
+                await anyio.sleep_forever()
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await anyio.sleep(0.2)
+
+        with anyio.fail_after(5):
+            async with anyio.create_task_group() as tg:
+                sup = await TaskSupervisor.start(task_group=tg)
+                for _ in range(5):
+                    await TaskSupervisor.start_child(sup, slow_to_stop, shutdown=2.0)
+                await started.wait()
+                began = anyio.current_time()
+                tg.cancel_scope.cancel()
+            elapsed = anyio.current_time() - began
+        assert 0.2 <= elapsed < 0.2 * 3, f"5 tasks took {elapsed:.2f} s to stop"
+
 
 # ---------------------------------------------------------------------- async_stream
 
 
 class Gauge:
-    """Counts tasks running ``fn`` right now and the most seen at once."""
+    """Counts tasks running ``fn`` right now and the most seen at once.
 
-    def __init__(self) -> None:
+    The first tasks wait at a barrier until ``fill`` of them run at once, so the
+    most seen reaches ``fill`` however slowly the tasks start; once it opens,
+    every task passes straight through.
+    """
+
+    def __init__(self, fill: int) -> None:
+        self.fill = fill
+        self.full = anyio.Event()
         self.now = 0
         self.most = 0
         self.processes_most = 0
@@ -429,8 +440,11 @@ class Gauge:
         self.now += 1
         self.most = max(self.most, self.now)
         self.processes_most = max(self.processes_most, len(processes()) - 1)  # - the caller
+        if self.now >= self.fill:
+            self.full.set()
         try:
-            await anyio.sleep(0.002)  # the work: long enough for the others to start
+            await self.full.wait()
+            await anyio.lowlevel.checkpoint()  # the work: the others get to run meanwhile
             return x * x
         finally:
             self.now -= 1
@@ -474,7 +488,7 @@ class TestAsyncStream:
 
     @pytest.mark.parametrize("ordered", [True, False])
     async def test_never_more_tasks_alive_than_max_concurrency(self, ordered: bool) -> None:
-        gauge = Gauge()
+        gauge = Gauge(fill=3)
 
         async def body() -> list[Any]:
             stream = Task.async_stream(range(20), gauge.run, max_concurrency=3, ordered=ordered)

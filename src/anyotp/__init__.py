@@ -2,11 +2,12 @@
 
 Layering (a lower layer never imports a higher one; tests/test_layers.py checks it)::
 
-    _exceptions  <-  _core (the sealed runtime: see _core/__init__.py)
-                 <-  _actor  <-  _child_spec  <-  _task  <-  _genserver
-                 <-  _timer, _agent, _statem, _registry, _introspection
+    _exceptions, _telemetry  <-  _core (the sealed runtime: see _core/__init__.py)
+                 <-  _actor  <-  _spawn, _child_spec  <-  _task  <-  _genserver
+                 <-  _timer  <-  _agent, _statem, _registry, _introspection
                  <-  _supervisor  <-  _dynamic_supervisor  <-  _task_supervisor
-                 <-  _application  <-  sync (thread API), testing
+                 <-  sync (thread API, its loop_thread), testing, telemetry
+                 <-  observer (optional extra)  <-  _application
 
 This module only re-exports the public names.
 """
@@ -22,6 +23,7 @@ from ._core import ChildTasks as ChildTasks
 from ._core import From as From
 from ._core import Ref as Ref
 from ._core import Status as Status
+from ._core import Target as Target
 from ._core import Via as Via
 from ._core import ViaRegistry as ViaRegistry
 from ._core import _ as _
@@ -66,6 +68,8 @@ from ._genserver import GenServer as GenServer
 from ._genserver import NoReply as NoReply
 from ._genserver import Reply as Reply
 from ._genserver import Stop as Stop
+from ._genserver import abcast as abcast
+from ._genserver import multi_call as multi_call
 from ._genserver import reply as reply
 from ._introspection import TreeNode as TreeNode
 from ._introspection import format_tree as format_tree
@@ -74,6 +78,11 @@ from ._introspection import process_info as process_info
 from ._introspection import replace_state as replace_state
 from ._introspection import supervision_tree as supervision_tree
 from ._registry import Registry as Registry
+from ._spawn import process_flag as process_flag
+from ._spawn import receive as receive
+from ._spawn import spawn as spawn
+from ._spawn import spawn_link as spawn_link
+from ._spawn import spawn_monitor as spawn_monitor
 from ._statem import KeepState as KeepState
 from ._statem import NextState as NextState
 from ._statem import RepeatState as RepeatState
@@ -89,6 +98,7 @@ from ._task import TaskStream as TaskStream
 from ._task_supervisor import TaskSupervisor as TaskSupervisor
 from ._timer import TimerRef as TimerRef
 from ._timer import cancel_timer as cancel_timer
+from ._timer import read_timer as read_timer
 from ._timer import send_after as send_after
 from ._timer import send_interval as send_interval
 
@@ -136,6 +146,7 @@ __all__ = [
     "Stop",
     "Supervisor",
     "SupervisorError",
+    "Target",
     "Task",
     "TaskHandle",
     "TaskStream",
@@ -146,6 +157,7 @@ __all__ = [
     "Via",
     "ViaRegistry",
     "_",
+    "abcast",
     "call",
     "cancel_timer",
     "cast",
@@ -159,8 +171,12 @@ __all__ = [
     "make_ref",
     "match",
     "monitor",
+    "multi_call",
+    "process_flag",
     "process_info",
     "processes",
+    "read_timer",
+    "receive",
     "register",
     "registered",
     "replace_state",
@@ -171,6 +187,9 @@ __all__ = [
     "send_after",
     "send_interval",
     "send_nowait",
+    "spawn",
+    "spawn_link",
+    "spawn_monitor",
     "supervision_tree",
     "unlink",
     "unregister",

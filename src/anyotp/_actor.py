@@ -7,7 +7,7 @@ awaits ``self.receive(...)`` with ``(pattern, handler)`` pairs::
     class Echo(Actor):
         async def run(self, state):
             return await self.receive(
-                (("ping", PID), lambda sender: send(sender, "pong") and state),
+                (("ping", PID), lambda sender: send_nowait(sender, "pong") or state),
                 ("stop", lambda: self.stop()),
             )
 
@@ -22,12 +22,16 @@ and monitors are told, and the task group it runs in is *not* disturbed.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
-from types import CoroutineType
-from typing import Any, TypeVar
+from types import CoroutineType, MethodType
+from typing import Any, Protocol, TypeVar, overload
+
+import anyio
 
 from ._core import (
     DEAD,
+    EXITING,
     PID,
     REDUCTIONS,
     RUNNING,
@@ -36,18 +40,34 @@ from ._core import (
     Proc,
     ProcessExit,
     Shutdown,
+    Target,
     Waiter,
+    check_timeout,
     child_tasks,
     compile_patterns,
     current_process,
+    demonitor,
+    exit_process,
     log,
+    lookup,
     maybe_await,
+    monitor,
+    noproc_message,
+    require_current,
+    route,
     spawn,
     stop,
     wait_dead,
 )
 from ._core import on_exit as add_exit_hook
-from ._exceptions import InvalidPattern
+from ._exceptions import (
+    CallError,
+    CallNoProc,
+    CallTimeout,
+    InvalidPattern,
+    NoProcess,
+    ReceiveTimeout,
+)
 
 __all__ = ["Actor", "ActorHandle"]
 
@@ -89,6 +109,62 @@ class ActorHandle:
         return f"<ActorHandle {self.pid!r}>"
 
 
+#: What a callback must look like: its parameters after ``self``, and whether it
+#: must be (True), must not be (False) or may be (None) an ``async def``.
+Callbacks = dict[str, tuple[str, bool | None]]
+
+
+def check_callbacks(cls: type, callbacks: Callbacks, hint: str = "") -> None:
+    """Check, when a behaviour subclass is defined, the callbacks it overrides:
+    coroutine or not, and how many arguments.  Mistakes are caught at class
+    definition, not on the first message.
+
+    Raises:
+        TypeError: naming the method, what is wrong and the fix.
+    """
+    for name, (params, want_async) in callbacks.items():
+        fn = cls.__dict__.get(name)
+        if fn is None or not callable(fn):
+            continue
+        fn = inspect.unwrap(fn)
+        wanted = [p.strip() for p in params.split(",") if p.strip()]
+        shape = f"{name}(self{''.join(', ' + p for p in wanted)})"
+        if params == "*args":
+            shape = f"{name}(self, ...)"
+        is_async = inspect.iscoroutinefunction(fn)
+        if want_async is True and not is_async:
+            raise TypeError(
+                f"{cls.__name__}.{name} must be a coroutine function: write "
+                f"`async def {shape}` (the runtime awaits it)"
+            )
+        if want_async is False and is_async:
+            raise TypeError(
+                f"{cls.__name__}.{name} must be a plain function: write `def {shape}` "
+                f"(it runs on the server's thread){hint}"
+            )
+        if params == "*args":  # any arguments (init gets what start was given)
+            continue
+        try:
+            sig = inspect.signature(fn)
+        except (TypeError, ValueError):
+            continue
+        positional = [
+            p
+            for p in list(sig.parameters.values())[1:]
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+        if any(p.kind is p.VAR_POSITIONAL for p in sig.parameters.values()):
+            continue
+        required = [p for p in positional if p.default is p.empty]
+        if not (len(required) <= len(wanted) <= len(positional)):
+            got = ", ".join(["self", *(p.name for p in positional)])
+            raise TypeError(
+                f"{cls.__name__}.{name}({got}) takes {len(positional)} argument(s) after "
+                f"self, but the runtime calls it as {shape}: give it exactly those "
+                f"parameters{hint}"
+            )
+
+
 def task_group_target(cls_name: str, task_group: Any) -> tuple[Any, Proc | None]:
     """Resolve ``task_group=``: an anyio TaskGroup, or ``self.children`` (owned start)."""
     if task_group is None:
@@ -126,13 +202,20 @@ class Actor:
             ``("EXIT", pid, reason)`` messages instead of killing this process (except
             ``"kill"``).  Set it as a class attribute or in ``init``; like
             ``process_flag(trap_exit, true)``.
+        log_crashes: False keeps this process's crashes out of the log.
     """
 
     trap_exit: bool = False
+    #: False keeps this process's crashes out of the log (an expected failure; its
+    #: links, monitors and supervisor are told as usual).  ``ChildSpec(log_crashes=)``
+    #: overrides it per child.
+    log_crashes: bool = True
     #: the process control block, once started (the one runtime field of the object)
     _otp_pcb: Proc | None = None
     #: set when init failed: OTP does not call terminate then
     _otp_no_terminate: bool = False
+    #: on_exit callbacks of children that died while this actor was exiting
+    _otp_exit_callbacks: list[tuple[Callable[[PID, Any], Any], PID, Any]] | None = None
 
     @property
     def pid(self) -> PID:
@@ -233,10 +316,12 @@ class Actor:
                 await checkpoint()
 
     async def _otp_cleanup(self, reason: Any) -> Any:
-        if self._otp_no_terminate:
-            return reason
         proc = self._otp_pcb
         assert proc is not None
+        if self._otp_exit_callbacks:
+            await self._otp_run_exit_callbacks(proc)
+        if self._otp_no_terminate:
+            return reason
         try:
             await maybe_await(self.terminate(reason, proc.state))
         except ProcessExit as e:  # stop(r) in terminate: exit with r (Erlang: exit/1 there)
@@ -244,6 +329,16 @@ class Actor:
         except Exception as e:
             log.error("%r: terminate(%r, ...) raised %r", proc, reason, e, exc_info=e)
         return reason
+
+    async def _otp_run_exit_callbacks(self, proc: Proc) -> None:
+        """Run the ``on_exit`` callbacks of children stopped by this actor's exit."""
+        pending = self._otp_exit_callbacks
+        self._otp_exit_callbacks = None
+        for callback, pid, why in pending or ():
+            try:
+                await maybe_await(callback(pid, why))
+            except Exception as e:  # the owner is exiting anyway: log and go on
+                log.error("%r: on_exit callback %r raised %r", proc, callback, e, exc_info=e)
 
     async def receive(
         self, *patterns: tuple[Any, Callable[..., Any]], timeout: float | None = None
@@ -269,6 +364,8 @@ class Actor:
                 pattern contains a dict/set literal.
         """
         proc = self._otp_started("receive()")
+        if timeout is not None and (type(timeout) is not float or not timeout >= 0):
+            check_timeout(timeout, "receive()")
         for p in patterns:
             if type(p) is not tuple or len(p) != 2 or not callable(p[1]):
                 raise InvalidPattern(
@@ -334,17 +431,9 @@ class Actor:
 
     # ------------------------------------------------------- inside the actor
 
-    def stop(self, reason: Any = "normal") -> None:
-        """Exit this actor with ``reason`` (default ``"normal"``).
-
-        From the actor's own task (``run``, a handler, a child task) it raises an
-        internal exception that unwinds to the runtime, so code after it does not run.
-        From anywhere else it asks the actor to exit and returns at once.
-        """
-        proc = self._otp_started("stop()")
-        if current_process() is proc:
-            raise ProcessExit(reason)
-        proc.force_exit(reason)
+    #: ``self.stop(reason)`` inside the actor; ``Cls.stop(server, reason, timeout)``
+    #: from outside (see :class:`StopMethod`).
+    stop: StopMethod
 
     @property
     def children(self) -> ChildTasks:
@@ -374,8 +463,11 @@ class Actor:
 
         Args:
             actor_cls: the Actor subclass to start; ``*args``/``**kwargs`` go to its init.
-            on_exit: called as ``on_exit(pid, reason)`` (sync or async, in a child task
-                of this actor) when the child exits while this actor is running.
+            on_exit: called as ``on_exit(pid, reason)`` (sync or async) when the child
+                exits: in a child task of this actor while it runs; and when the child
+                is stopped because this actor exits, during that exit, after the
+                child died and before this actor's ``terminate`` (a sync callback is
+                called, an async one awaited; not when this actor is killed).
             shutdown: seconds the child gets to stop, ``"brutal_kill"``, or None.
 
         Returns:
@@ -404,5 +496,167 @@ class _OnExit:
         owner = self.owner
         if owner.on_loop(self.down, pid, reason):
             return
-        if owner.status is RUNNING:
+        status = owner.status
+        if status is RUNNING or status is STARTING:
             child_tasks(owner).start_soon(self.callback, pid, reason)
+        elif status is EXITING:
+            # The owner is stopping its children: run the callback during its
+            # shutdown, after the children died and before its terminate.
+            body = owner.body
+            pending = body._otp_exit_callbacks
+            if pending is None:
+                pending = body._otp_exit_callbacks = []
+            pending.append((self.callback, pid, reason))
+
+
+# ------------------------------------------------------------------------ stop
+
+
+class _StopInside(Protocol):
+    def __call__(self, reason: Any = "normal") -> None: ...
+
+
+class _StopOutside(Protocol):
+    def __call__(
+        self, server: Target | Actor, reason: Any = "normal", timeout: float | None = None
+    ) -> Any: ...
+
+
+def _stop_self(actor: Actor, reason: Any = "normal") -> None:
+    """Exit this actor with ``reason`` (default ``"normal"``).
+
+    From the actor's own task (``run``, a handler, a child task) it raises an
+    internal exception that unwinds to the runtime, so code after it does not run.
+    From anywhere else it asks the actor to exit and returns at once.
+    """
+    proc = actor._otp_started("stop()")
+    if current_process() is proc:
+        raise ProcessExit(reason)
+    proc.force_exit(reason)
+
+
+def stop_server(
+    server: Target | Actor, reason: Any = "normal", timeout: float | None = None
+) -> Any:
+    """Stop ``server`` with ``reason`` and wait until it is dead: ``await Cls.stop(pid)``.
+
+    Like ``gen_server:stop/3`` (``GenServer.stop/3``): the server exits with
+    ``reason`` whatever it traps, its owned children are stopped and its
+    ``terminate(reason, state)`` runs, then this returns.  Links between the caller
+    and the server are removed first, so stopping a linked server does not hit the
+    caller.  If the server does not die within ``timeout`` it keeps stopping and
+    :class:`~anyotp.CallTimeout` is raised (OTP exits the caller with ``timeout``).
+
+    For a PID of another node the reason travels as an exit signal
+    (``exit_process`` + a monitor), so a ``"normal"`` stop of a remote process that
+    does not trap exits is ignored, as Erlang's ``exit/2`` would be: use
+    ``"shutdown"`` there.
+
+    Given an actor *object* instead (the unbound form ``Actor.stop(self, reason)``),
+    it is the instance method: exit that actor from inside, or ask it to exit.
+
+    Args:
+        server: PID, registered name or via-name (or an actor object, see above).
+        reason: the exit reason, ``"normal"`` by default.
+        timeout: seconds to wait for it to die; None (the default) waits forever.
+
+    Returns:
+        An awaitable of the reason the server exited with (the requested one, or
+        ``"killed"``/another one if something else ended it first).
+
+    Raises:
+        CallNoProc: ``server`` is not alive (a ``NoProcess``, a ``LookupError``).
+        CallTimeout: it did not die within ``timeout`` seconds.
+        CallError: ``server`` is the calling process (reason ``"calling_self"``:
+            use ``self.stop(reason)`` inside a process).
+        NotInProcess: a remote ``server`` and no calling process to monitor it.
+    """
+    if isinstance(server, Actor):
+        _stop_self(server, reason)
+        return None
+    return _stop_and_wait(server, reason, timeout)
+
+
+async def _stop_and_wait(server: Target, reason: Any, timeout: float | None) -> Any:
+    request = ("stop", reason)
+    what = f"stop({server!r}, {reason!r}, timeout={timeout})"
+
+    def noproc() -> CallNoProc:
+        return CallNoProc(noproc_message(what, server), server, request, timeout, "noproc")
+
+    def timed_out() -> CallTimeout:
+        return CallTimeout(
+            f"{what} timed out: the server did not exit within {timeout} s (it was asked "
+            "to and keeps stopping; exit_process(pid, 'kill') kills it)",
+            server,
+            request,
+            timeout,
+            "timeout",
+        )
+
+    try:
+        dest = route(server, "stop()")
+    except NoProcess:
+        raise noproc() from None
+    if dest is None:
+        raise noproc()
+    if type(dest) is Proc:
+        if dest is current_process():
+            raise CallError(
+                f"{what}: a process cannot stop itself and wait for it; use "
+                "self.stop(reason) (or exit_process(self_pid(), reason)) inside it",
+                server,
+                request,
+                timeout,
+                "calling_self",
+            )
+        with anyio.move_on_after(timeout) as scope:
+            return await stop(dest, reason, None)
+        if scope.cancelled_caught:
+            raise timed_out()
+        return dest.exit_reason  # pragma: no cover - the scope only ends by its deadline
+    # A PID of another node: an exit signal and a monitor (the transport carries both).
+    me = require_current(f"{what} of a remote process")
+    pid = lookup(server, "stop()")
+    ref = monitor(pid)
+    exit_process(pid, reason)
+
+    def down(m: Any) -> tuple[Any] | None:
+        if type(m) is tuple and len(m) == 5 and m[0] == "DOWN" and m[1] == ref:
+            return (m[4],)
+        return None
+
+    try:
+        _, (why,) = await me.mbox.receive((down,), timeout)
+    except ReceiveTimeout:
+        demonitor(ref, flush=True)
+        raise timed_out() from None
+    if type(why) is str and why == "noproc":
+        raise noproc()
+    return why
+
+
+class StopMethod:
+    """``stop``: the instance method inside an actor, ``gen_server:stop`` on the class.
+
+    * ``self.stop(reason="normal")`` (an instance): exit this actor with ``reason``;
+      from its own task it does not return.
+    * ``await MyServer.stop(server, reason="normal", timeout=None)`` (the class, any
+      Actor subclass: ``GenServer.stop``, ``Agent.stop``, ``Supervisor.stop``): stop
+      a running process from outside and wait until it is dead; see
+      :func:`stop_server`.
+    """
+
+    @overload
+    def __get__(self, instance: None, owner: type[Any]) -> _StopOutside: ...
+
+    @overload
+    def __get__(self, instance: Actor, owner: type[Any]) -> _StopInside: ...
+
+    def __get__(self, instance: Actor | None, owner: type[Any]) -> Any:
+        if instance is None:
+            return stop_server
+        return MethodType(_stop_self, instance)
+
+
+Actor.stop = StopMethod()

@@ -7,16 +7,28 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
-from ._core import PID, Shutdown, Target, call, is_process_class
-from ._exceptions import SupervisorError
+from ._core import (
+    PID,
+    SYSTEM_TAG,
+    Proc,
+    Shutdown,
+    Target,
+    Via,
+    gen_call,
+    is_process_class,
+    spawn,
+)
+from ._exceptions import StartError, SupervisorError
 
 __all__ = [
+    "RETRY_TAG",
     "SUP_TAG",
     "ChildInfo",
     "ChildSpec",
     "Reject",
     "RestartType",
     "is_abnormal",
+    "start_child_process",
     "supervisor_request",
 ]
 
@@ -51,12 +63,21 @@ class ChildSpec:
             ``"brutal_kill"``, or ``None`` to wait forever; default 5.0 for workers and
             ``None`` for supervisors, as in OTP.
         type: ``"worker"`` or ``"supervisor"``; derived from ``actor_class`` by default.
-        name: register each started instance under this name (a str or a via-name),
-            like ``start(name=...)``; a restarted child takes the name again.
+        name: register each started instance under this name, like
+            ``start(name=...)``: a non-empty str, ``Via(registry, key)`` or
+            ``("via", registry, key)``; None (the default) for no name.  A restarted
+            child takes the name again.  If the name cannot be registered when the
+            child starts (taken, or its registry is not alive), that start fails like
+            an ``init`` that raised: ``start_child`` raises ``SupervisorError``, and
+            during a restart it is a failed restart, counted towards
+            ``max_restarts`` and tried again.
+        log_crashes: False keeps the child's crashes out of the log (expected
+            failures: the supervisor still restarts it).
 
     Raises:
         SupervisorError: ``id`` is empty or not a string, or ``actor_class`` is not a
             process class (the message names the value and the fix).
+        TypeError: ``name`` is not None, a non-empty str or a via-name.
     """
 
     id: str
@@ -67,6 +88,7 @@ class ChildSpec:
     shutdown: Shutdown | Literal["default"] = "default"
     type: Literal["worker", "supervisor", "auto"] = "auto"
     name: Any = None
+    log_crashes: bool = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not self.id:
@@ -96,6 +118,7 @@ class ChildSpec:
             raise SupervisorError(
                 f"ChildSpec(id={self.id!r}): restart must be a RestartType, got {self.restart!r}"
             )
+        _check_name(self.id, self.name)
         sd = self.shutdown
         if not (
             sd is None
@@ -121,6 +144,60 @@ class ChildSpec:
             return None if self.child_type == "supervisor" else 5.0
         return self.shutdown
 
+
+def _check_name(child_id: str, name: Any) -> None:
+    """A ChildSpec ``name`` must be something ``start(name=...)`` can register."""
+    if name is None or (type(name) is str and name) or type(name) is Via:
+        return
+    if type(name) is tuple and len(name) == 3 and name[0] == "via":
+        return
+    raise TypeError(
+        f"ChildSpec(id={child_id!r}): name must be a non-empty str, Via(registry, key) or "
+        f"('via', registry, key), got {type(name).__name__} {name!r} (write "
+        f"name={str(name)!r} for a plain name, or leave name out)"
+    )
+
+
+async def start_child_process(sup: Proc, spec: ChildSpec) -> Proc:
+    """Start one child of the supervisor ``sup``: owned, linked, registered under
+    ``spec.name``.  Every supervisor starts its children here.
+
+    A name that cannot be registered -- taken, its registry dead or not a registry --
+    is a failed start like an ``init`` that raised, never a crash of the supervisor.
+
+    Raises:
+        StartError: ``init`` failed, or ``spec.name`` could not be registered (the
+            registry's exception is chained and is the ``reason``).
+    """
+    body = spec.actor_class()
+    try:
+        await spawn(
+            body,
+            spec.args,
+            dict(spec.kwargs),
+            sup.tg,
+            owner=sup,
+            link=True,
+            shutdown=spec.shutdown_timeout,
+            name=spec.name,
+            log_crashes=spec.log_crashes,
+        )
+    except StartError:
+        raise
+    except Exception as e:
+        if spec.name is None:
+            raise
+        raise StartError(
+            f"cannot start child {spec.id!r} ({spec.actor_class.__name__}) as {spec.name!r}: {e}",
+            e,
+        ) from e
+    proc: Proc = body._otp_pcb
+    return proc
+
+
+#: A supervisor's message to itself: try again to start children whose restart failed
+#: (OTP's ``try_again_restart``): ``(RETRY_TAG, what)``.
+RETRY_TAG = "$supervisor_retry"
 
 ChildType = Literal["worker", "supervisor"]
 _AnyClass = type[Any]
@@ -156,7 +233,9 @@ async def supervisor_request(sup: Target, *request: Any, timeout: float | None) 
         SupervisorError: the supervisor refused (the message says why).
         CallError: ``sup`` is not alive or did not answer in time.
     """
-    got = await call(sup, (SUP_TAG, *request), timeout)
+    # Through the system channel (as sys requests): a process that is not a
+    # supervisor answers with a clear error instead of treating it as its own call.
+    got = await gen_call(sup, SYSTEM_TAG, (SUP_TAG, *request), timeout)
     if type(got) is Reject:
         raise SupervisorError(got.message) from got.cause
     return got

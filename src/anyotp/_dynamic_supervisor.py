@@ -45,16 +45,27 @@ Exit
 from __future__ import annotations
 
 import enum
+import logging
 from collections import deque
 from typing import Any
 
+from . import _telemetry
+from ._child_spec import (
+    RETRY_TAG,
+    ChildInfo,
+    ChildSpec,
+    RestartType,
+    is_abnormal,
+    start_child_process,
+)
 from ._child_spec import SUP_TAG as _SUP
-from ._child_spec import ChildInfo, ChildSpec, RestartType, is_abnormal
 from ._child_spec import Reject as _Reject
 from ._child_spec import supervisor_request as _request
-from ._core import PID, From, Proc, Target, Waiter, log, spawn, stop, stop_all
+from ._core import PID, From, Proc, Target, Waiter, stop, stop_all
 from ._exceptions import StartError, SupervisorError
 from ._supervisor import _SupervisorBase
+
+log = logging.getLogger("anyotp.supervisor")
 
 __all__ = ["DynamicSupervisor"]
 
@@ -146,19 +157,9 @@ class DynamicSupervisor(_SupervisorBase):
         return None
 
     async def _otp_start(self, spec: ChildSpec) -> PID:
-        body = spec.actor_class()
-        await spawn(
-            body,
-            spec.args,
-            dict(spec.kwargs),
-            self._otp_proc().tg,
-            owner=self._otp_proc(),
-            link=True,
-            shutdown=spec.shutdown_timeout,
-            name=spec.name,
-        )
+        # A name it cannot register raises StartError, as a failed init does.
+        proc = await start_child_process(self._otp_proc(), spec)
         # If it already exited, its EXIT is in our mailbox and handle_info sees it.
-        proc: Proc = body._otp_pcb
         self._otp_children[proc.pid] = _Dyn(spec, proc)
         return proc.pid
 
@@ -177,6 +178,9 @@ class DynamicSupervisor(_SupervisorBase):
             if child is not None:
                 await self._otp_child_exited(child, message[2])
             return state
+        if type(message) is tuple and len(message) == 2 and message[0] == RETRY_TAG:
+            await self._otp_restart_spec(message[1])
+            return state
         return await super().handle_info(message, state)
 
     async def _otp_child_exited(self, child: _Dyn, reason: Any) -> None:
@@ -194,14 +198,21 @@ class DynamicSupervisor(_SupervisorBase):
             child.proc.pid,
             reason,
         )
+        if _telemetry.enabled:
+            _telemetry.emit_supervisor_restart(self, spec.id, child.proc.pid, reason)
         self._otp_note_restart()  # exits with "shutdown" past the restart intensity
-        while True:
-            try:
-                await self._otp_start(spec)
-                return
-            except StartError as e:
-                log.error("%s: restarting child %r failed: %r", type(self).__name__, spec.id, e)
-                self._otp_note_restart()
+        await self._otp_restart_spec(spec)
+
+    async def _otp_restart_spec(self, spec: ChildSpec) -> None:
+        """Start ``spec`` again; if that fails, count a restart and try again later
+        by a message to ourselves (OTP's ``try_again_restart``), after what is
+        already in the mailbox."""
+        try:
+            await self._otp_start(spec)
+        except StartError as e:
+            log.error("%s: restarting child %r failed: %r", type(self).__name__, spec.id, e)
+            self._otp_note_restart()
+            self._otp_proc().mbox.put((RETRY_TAG, spec))
 
     def _otp_describe(self) -> str:
         return f"{type(self).__name__} {self.pid!r}"

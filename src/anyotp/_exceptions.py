@@ -152,14 +152,16 @@ class SupervisorError(OTPError, ValueError):
 
 
 class TaskTimeout(OTPError, TimeoutError):
-    """A task did not finish in time: ``Task.await_`` or ``Task.async_stream``.
+    """A task did not finish in time: ``Task.await_``, ``Task.await_many`` or
+    ``Task.async_stream``.
 
-    Like the ``:timeout`` exit of Elixir's ``Task.await/2``.  ``Task.await_`` leaves
-    the task running (stop it with ``Task.shutdown``); ``Task.async_stream`` stops
-    every task it started before raising.
+    Like the ``:timeout`` exit of Elixir's ``Task.await/2``.  ``Task.await_`` and
+    ``Task.await_many`` leave the tasks running (stop them with ``Task.shutdown``);
+    ``Task.async_stream`` stops every task it started before raising.
 
     Attributes:
-        task: the ``TaskHandle`` that was awaited, or the PID of the stream's task.
+        task: the ``TaskHandle`` that was awaited (for ``await_many``, the first one
+            without a result), or the PID of the stream's task.
         timeout: the timeout in seconds.
     """
 

@@ -51,10 +51,13 @@ Exit reasons
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeAlias
 
-from ._actor import Actor
+import anyio
+
+from ._actor import Actor, Callbacks, check_callbacks
 from ._core import (
     CALL,
     CAST,
@@ -66,13 +69,36 @@ from ._core import (
     From,
     ProcessExit,
     decode,
-    log,
     maybe_await,
 )
+from ._core import call as _call
+from ._core import cast as _cast
+from ._core import local_node as _local_node
 from ._core import reply as _core_reply
+from ._exceptions import CallError, NoProcess, SupervisorError
 from ._task import Task
 
-__all__ = ["Continue", "Directive", "GenServer", "NoReply", "Reply", "Stop", "reply"]
+__all__ = [
+    "Continue",
+    "Directive",
+    "GenServer",
+    "NoReply",
+    "Reply",
+    "Stop",
+    "abcast",
+    "multi_call",
+    "reply",
+]
+
+# PEP 696 defaults for type checkers only (the runtime needs typing_extensions for
+# none of this): a plain subclass, ``class X(GenServer)``, stays valid under
+# ``mypy --strict`` and means ``GenServer[Any]``.
+if TYPE_CHECKING:
+    from typing_extensions import TypeVar
+else:
+    from typing import TypeVar
+
+log = logging.getLogger("anyotp.genserver")
 
 TASK_SUCCESS = "$$success"
 TASK_FAILURE = "$$failure"
@@ -92,13 +118,23 @@ KEEP: Any = _Sentinel("KEEP")
 NO_REPLY: Any = _Sentinel("NO_REPLY")
 
 
-class SystemFailure:
-    """A system request failed inside the server; the client raises ``error``."""
+#: Request heads that only some behaviours serve (through the system channel, so that
+#: any other process answers with a clear error): head -> (what serves it, error type).
+REQUEST_KINDS: dict[str, tuple[str, type[Exception]]] = {
+    "$supervisor": ("a supervisor", SupervisorError),
+    "$agent": ("an Agent", TypeError),
+}
 
-    __slots__ = ("error",)
 
-    def __init__(self, error: Exception) -> None:
-        self.error = error
+def wrong_kind(server: Any, request: Any) -> Exception:
+    """The error a process answers a request meant for another kind of process with."""
+    head = request[0] if type(request) is tuple and request else request
+    what, error = REQUEST_KINDS.get(head, ("a process that knows it", ValueError))
+    op = request[1] if type(request) is tuple and len(request) > 1 else request
+    return error(
+        f"{op}: {server!r} is a {type(server).__name__}, not {what}: send this request "
+        f"to {what} (check the PID or name you passed)"
+    )
 
 
 class Directive:
@@ -117,13 +153,13 @@ class Continue:
     __slots__ = ("arg",)
 
     def __init__(self, arg: Any) -> None:
-        self.arg = arg
+        self.arg: Any = arg
 
     def __repr__(self) -> str:
         return f"Continue({self.arg!r})"
 
 
-Action = Continue | float | None
+Action: TypeAlias = Continue | float | None
 
 
 class Reply(Directive):
@@ -139,9 +175,9 @@ class Reply(Directive):
     __slots__ = ("action", "reply", "state")
 
     def __init__(self, reply: Any, state: Any, action: Action = None) -> None:
-        self.reply = reply
-        self.state = state
-        self.action = action
+        self.reply: Any = reply
+        self.state: Any = state
+        self.action: Action = action
 
     def __repr__(self) -> str:
         return f"Reply({self.reply!r}, {self.state!r}, {self.action!r})"
@@ -163,8 +199,8 @@ class NoReply(Directive):
     __slots__ = ("action", "state")
 
     def __init__(self, state: Any, action: Action = None) -> None:
-        self.state = state
-        self.action = action
+        self.state: Any = state
+        self.action: Action = action
 
     def __repr__(self) -> str:
         return f"NoReply({self.state!r}, {self.action!r})"
@@ -181,29 +217,74 @@ class Stop(Directive):
     __slots__ = ("reason", "reply", "state")
 
     def __init__(self, reason: Any = "normal", state: Any = KEEP, *, reply: Any = NO_REPLY):
-        self.reason = reason
-        self.state = state
-        self.reply = reply
+        self.reason: Any = reason
+        self.state: Any = state
+        self.reply: Any = reply
 
     def __repr__(self) -> str:
         return f"Stop({self.reason!r})"
 
 
 reply = _core_reply
+
+#: The type of a GenServer's state: ``class Stack(GenServer[list[int]])`` types
+#: ``init``'s result and the ``state`` of every callback.
+if TYPE_CHECKING:
+    State = TypeVar("State", default=Any)
+else:
+    State = TypeVar("State")
+
+#: What ``handle_cast``, ``handle_info``, ``handle_continue`` and ``init`` return:
+#: the new state, or a :class:`Directive` (``NoReply(state, action)``, ``Stop(...)``).
+Result: TypeAlias = State | Directive
+#: What ``handle_call`` returns: ``(reply, new_state)``, or a :class:`Directive`
+#: (``Reply(...)``, ``NoReply(state)``, ``Stop(...)``).
+CallResult: TypeAlias = tuple[Any, State] | Directive
+
+_GENSERVER_CALLBACKS: Callbacks = {
+    "init": ("*args", None),
+    "handle_call": ("request, from_, state", True),
+    "handle_cast": ("request, state", True),
+    "handle_info": ("message, state", True),
+    "handle_continue": ("continue_arg, state", None),
+    "handle_task_end": ("child_pid, status, result, state", None),
+    "terminate": ("reason, state", None),
+    "run": ("state", True),
+}
+_ELIXIR_HINT = (
+    " (unlike Elixir's handle_call/3 with the state last, anyotp's handle_call gets "
+    "(request, from_, state), and handle_cast/handle_info get (message, state))"
+)
 _MASK = REDUCTIONS - 1
 
 
-class GenServer(Actor):
+class GenServer(Actor, Generic[State]):
     """Generic server behaviour: implement ``init`` and the ``handle_*`` callbacks.
 
+    Generic in its state: subclass ``GenServer[list[int]]`` and the type checker
+    checks that ``init`` returns a ``list[int]`` and that every callback takes and
+    returns one (or a :class:`Directive`).  A plain ``GenServer`` subclass is untyped
+    (its state is ``Any``).
+
     Do not override ``run``: the GenServer loop dispatches every message itself.
+    Callbacks are checked when a subclass is defined: ``handle_call``,
+    ``handle_cast`` and ``handle_info`` must be ``async def`` with the parameters
+    below (a ``TypeError`` names the method and the fix otherwise).
     """
 
-    async def init(self, *args: Any, **kwargs: Any) -> Any:
-        """Return the initial state; gets the arguments given to ``start``."""
-        return None
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        check_callbacks(cls, _GENSERVER_CALLBACKS, _ELIXIR_HINT)
 
-    async def handle_call(self, request: Any, from_: From, state: Any) -> Any:
+    async def init(self, *args: Any, **kwargs: Any) -> Result[State]:
+        """Return the initial state; gets the arguments given to ``start``.
+
+        Or ``NoReply(state, action)`` (an action to run first), or ``Stop(reason)``
+        (``start`` then fails with that reason).  The default returns None.
+        """
+        return None  # type: ignore[return-value]  # a subclass with a state overrides it
+
+    async def handle_call(self, request: Any, from_: From, state: State) -> CallResult[State]:
         """Answer ``call(pid, request)``: return ``(reply, new_state)``.
 
         Or return ``Reply(reply, state, action)``, ``NoReply(state)`` (answer later
@@ -222,7 +303,7 @@ class GenServer(Actor):
             "handle_call(self, request, from_, state)"
         )
 
-    async def handle_cast(self, request: Any, state: Any) -> Any:
+    async def handle_cast(self, request: Any, state: State) -> Result[State]:
         """Handle ``cast(pid, request)``: return the new state.
 
         Or ``NoReply(state, action)`` / ``Stop(reason)``.
@@ -234,7 +315,7 @@ class GenServer(Actor):
             "handle_cast(self, request, state)"
         )
 
-    async def handle_info(self, message: Any, state: Any) -> Any:
+    async def handle_info(self, message: Any, state: State) -> Result[State]:
         """Handle any other message (``send``, monitors' DOWN, EXIT): return the new state.
 
         The default logs the unexpected message and keeps the state.
@@ -244,7 +325,9 @@ class GenServer(Actor):
         )
         return state
 
-    async def handle_task_end(self, child_pid: PID, status: str, result: Any, state: Any) -> Any:
+    async def handle_task_end(
+        self, child_pid: PID, status: str, result: Any, state: State
+    ) -> Result[State]:
         """A task started with :meth:`spawn_task` finished: return the new state.
 
         Args:
@@ -274,7 +357,7 @@ class GenServer(Actor):
         )
         return handle.pid
 
-    async def handle_continue(self, continue_arg: Any, state: Any) -> Any:
+    async def handle_continue(self, continue_arg: Any, state: State) -> Result[State]:
         """Run work that a callback deferred with ``Continue(arg)``: return the new state.
 
         Called right after the callback that returned the ``Continue``, before the next
@@ -291,7 +374,7 @@ class GenServer(Actor):
             raise ProcessExit(result.reason)
         return result
 
-    def format_status(self, state: Any) -> Any:
+    def format_status(self, state: State) -> Any:
         """Return what :func:`~anyotp.process_info` shows of ``state`` (hide secrets here).
 
         Like ``format_status/1``.  The default shows the state as it is.
@@ -314,11 +397,13 @@ class GenServer(Actor):
         q = mbox._q
         checkpoint = proc.loop.checkpoint
         handle_call = self.handle_call
+        res: Any  # a callback's result: a new state, a (reply, state) or a Directive
         while True:
             if mbox._saved:  # messages a selective receive in a callback skipped
                 msg = mbox._saved.popleft()
             elif q:
                 msg = q.popleft()
+                mbox.taken += 1  # invalidates receive marks (Mailbox.mark)
                 # the reduction budget: a full mailbox still lets the loop run (and a
                 # cancellation in) every REDUCTIONS messages (bench: fan_in, casts)
                 proc.reductions = r = proc.reductions + 1
@@ -337,6 +422,7 @@ class GenServer(Actor):
                 if msg is TIMEOUT:  # idle timeout: like OTP's `timeout` message
                     msg = "timeout"
             idle, timeout = timeout, None
+            proc.last_message = msg  # for a crash report
             kind = decode(msg, proc.parent, self.trap_exit)
             if kind == CALL:
                 from_ = msg[1]
@@ -373,8 +459,13 @@ class GenServer(Actor):
                 state = res
             proc.state = state
 
+    #: system request heads this behaviour serves, with the method that serves them
+    #: (``(from_, request, state) -> state``); see :data:`REQUEST_KINDS`
+    _otp_requests: ClassVar[dict[str, str]] = {}
+
     async def _otp_system(self, from_: From, request: Any, state: Any) -> Any:
-        """Answer a system request (``sys``-style introspection) between messages."""
+        """Answer a system request between messages: ``sys``-style introspection, or a
+        request meant for a kind of process (a supervisor, an Agent)."""
         op = request[0]
         if op == "get_state":
             from_.reply(state)
@@ -383,12 +474,16 @@ class GenServer(Actor):
             try:
                 state = await maybe_await(request[1](state))
             except Exception as e:  # like sys:replace_state/2: the caller gets the error
-                from_.reply(SystemFailure(e))
+                from_.fail(e)
                 return state
             from_.reply(state)
             return state
-        from_.reply(SystemFailure(ValueError(f"unknown system request {request!r}")))
-        return state
+        method = self._otp_requests.get(op)
+        if method is None:
+            from_.fail(wrong_kind(self, request))
+            return state
+        new_state: Any = await getattr(self, method)(from_, request, state)
+        return new_state
 
     def _otp_call_directive(self, res: Any, from_: From, request: Any) -> Directive:
         if isinstance(res, Reply):
@@ -432,6 +527,86 @@ class GenServer(Actor):
                 "Continue(arg) or an idle timeout in seconds"
             )
 
-    async def run(self, state: Any) -> Any:
+    async def run(self, state: State) -> Any:
         """Not used: the GenServer loop dispatches messages to the ``handle_*`` callbacks."""
         raise NotImplementedError
+
+
+# ------------------------------------------------------------- multi_call / abcast
+
+
+def _nodes_for(what: str, name: Any, nodes: list[str] | None) -> tuple[str, list[str]]:
+    if type(name) is not str:
+        raise TypeError(
+            f"{what}() takes a locally registered name (a str), got "
+            f"{type(name).__name__} {name!r}: register the server on each node under "
+            "the same name"
+        )
+    here = _local_node()[0]
+    return here, [here] if nodes is None else list(nodes)
+
+
+async def multi_call(
+    name: str, request: Any, timeout: float | None = 5.0, nodes: list[str] | None = None
+) -> tuple[list[tuple[str, Any]], list[str]]:
+    """Call the server registered as ``name`` on each of ``nodes``; gather the replies.
+
+    Like ``gen_server:multi_call/4``: the calls run concurrently, each bounded by
+    ``timeout``, so the whole takes at most about ``timeout`` seconds.  A node where
+    no process is registered under ``name``, whose server exits before replying or
+    does not reply in time (its late reply is dropped) is a *bad node*; so, until
+    distribution reaches it, is any node other than this one.
+
+    Args:
+        name: the locally registered name of the server on every node.
+        request: passed to each server's ``handle_call``.
+        timeout: seconds each call waits; None waits forever.
+        nodes: node names; None means this node only (``local_node()[0]``).
+
+    Returns:
+        ``(replies, bad_nodes)``: ``replies`` is a list of ``(node, reply)``,
+        ``bad_nodes`` a list of node names, both in the order of ``nodes``.
+
+    Raises:
+        TypeError: ``name`` is not a str.
+    """
+    here, targets = _nodes_for("multi_call", name, nodes)
+    outcomes: list[tuple[bool, Any]] = [(False, None)] * len(targets)
+
+    async def one(i: int) -> None:
+        try:
+            outcomes[i] = (True, await _call(name, request, timeout))
+        except CallError:
+            pass
+
+    async with anyio.create_task_group() as tg:
+        for i, node in enumerate(targets):
+            if node == here:
+                tg.start_soon(one, i)
+    replies = [(node, got[1]) for node, got in zip(targets, outcomes, strict=True) if got[0]]
+    bad = [node for node, got in zip(targets, outcomes, strict=True) if not got[0]]
+    return replies, bad
+
+
+async def abcast(name: str, request: Any, nodes: list[str] | None = None) -> None:
+    """Cast ``request`` to the server registered as ``name`` on each of ``nodes``.
+
+    Like ``gen_server:abcast/3``: fire and forget; a node where nothing is
+    registered under ``name`` (or, until distribution reaches it, any node other
+    than this one) is skipped silently, as Erlang drops such casts.
+
+    Args:
+        name: the locally registered name of the server on every node.
+        request: passed to each server's ``handle_cast``.
+        nodes: node names; None means this node only (``local_node()[0]``).
+
+    Raises:
+        TypeError: ``name`` is not a str.
+    """
+    here, targets = _nodes_for("abcast", name, nodes)
+    for node in targets:
+        if node == here:
+            try:
+                await _cast(name, request)
+            except NoProcess:
+                pass

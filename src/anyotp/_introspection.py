@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 from ._child_spec import supervisor_request
 from ._core import DEAD, PID, SYSTEM_TAG, Proc, Target, gen_call, noproc_message, route
 from ._exceptions import NoProcess
-from ._genserver import GenServer, SystemFailure
+from ._genserver import GenServer
 
 __all__ = [
     "TreeNode",
@@ -67,10 +67,7 @@ async def get_state(target: Target, timeout: float | None = 5.0) -> Any:
 async def _system_call(proc: Proc, request: tuple[Any, ...], timeout: float | None) -> Any:
     # ("$system", from_, request): a call with the system tag, which the behaviour
     # answers between messages (like sys:get_state/replace_state in OTP).
-    got = await gen_call(proc.pid, SYSTEM_TAG, request, timeout)
-    if type(got) is SystemFailure:
-        raise got.error
-    return got
+    return await gen_call(proc.pid, SYSTEM_TAG, request, timeout)
 
 
 async def replace_state(
@@ -131,10 +128,20 @@ def _current_callback(task: Any) -> str | None:
     return found
 
 
+def _behaviour(cls: type) -> str:
+    """The nearest anyotp behaviour ``cls`` derives from (``"GenServer"``,
+    ``"Supervisor"``, ``"Task"``...): the first class of its MRO defined in anyotp."""
+    for base in cls.__mro__:
+        if base.__module__.startswith("anyotp._") and not base.__name__.startswith("_"):
+            return base.__name__
+    return "Process"
+
+
 def process_info(target: Target) -> dict[str, Any] | None:
     """A snapshot of a live process, like ``erlang:process_info/1``; None if not alive.
 
-    Keys: ``pid``, ``class``, ``status`` (``"starting"``, ``"running"``,
+    Keys: ``pid``, ``class``, ``behaviour`` (the anyotp base class: ``"GenServer"``,
+    ``"Supervisor"``...), ``status`` (``"starting"``, ``"running"``,
     ``"exiting"``), ``message_queue_len``, ``messages`` (up to 10, oldest first),
     ``links``, ``monitors`` (refs this process monitors), ``monitored_by`` (count),
     ``registered_name``, ``trap_exit``, ``parent``, ``owner``, ``children`` (owned
@@ -156,9 +163,10 @@ def process_info(target: Target) -> dict[str, Any] | None:
     return {
         "pid": proc.pid,
         "class": type(body).__name__,
+        "behaviour": _behaviour(type(body)),
         "status": proc.status.name.lower(),
         "message_queue_len": len(proc.mbox),
-        "messages": proc.mbox.messages()[:10],
+        "messages": proc.mbox.messages(10),
         "links": sorted(proc.links, key=lambda p: (p.node, p.id)),
         "monitors": list(proc.monitoring),
         "monitored_by": len(proc.monitors),

@@ -48,8 +48,15 @@ When not to use it
 Differences from Elixir
     The registry monitors registered processes but does not link to them: a registry
     that dies clears its table but does not take its registrants down.  There are no
-    partitions (one lock, reads are cheap), no ``meta``, and no ``select`` (use
-    :meth:`Registry.match` with an anyotp pattern).
+    partitions (one lock, reads are cheap).  ``select`` and ``count_select`` take an
+    anyotp pattern over ``(key, pid, value)`` triples instead of a match spec, and
+    return the matching triples.
+
+Metadata
+    ``Registry.start(keys=..., meta={...})``, :meth:`Registry.put_meta`,
+    :meth:`Registry.meta` and :meth:`Registry.delete_meta` keep registry-wide
+    key/value metadata (for example the number of partitions a caller should use),
+    like Elixir's ``:meta`` option and ``Registry.meta/2``.
 """
 
 from __future__ import annotations
@@ -68,6 +75,9 @@ __all__ = ["Registry"]
 
 #: The two kinds of registry, as Elixir's ``keys:`` option.
 KINDS: Final = ("unique", "duplicate")
+
+#: ``Registry.meta``'s default when none is given: a missing key raises KeyError.
+_NO_DEFAULT: Final[Any] = object()
 
 
 def _check_keys(keys: Any) -> str:
@@ -135,7 +145,7 @@ def _registry(registry: Any, what: str) -> Registry:
     return reg
 
 
-class Registry(GenServer):
+class Registry(GenServer[Any]):
     """A process-owned table of processes by key; see the module docs.
 
     Start it with ``await Registry.start(keys="unique" | "duplicate", task_group=tg,
@@ -159,6 +169,8 @@ class Registry(GenServer):
         # pid -> (its process, the monitor we installed in it)
         self._otp_watches: dict[PID, tuple[Proc, _Watch]] = {}
         self._otp_count = 0
+        # registry-wide metadata (Registry.meta / put_meta), under _otp_lock
+        self._otp_meta: dict[Any, Any] = {}
 
     # ------------------------------------------------------------------ starting
 
@@ -178,13 +190,15 @@ class Registry(GenServer):
                 (a key lists any number of processes).
             task_group: an anyio ``TaskGroup``, or ``self.children`` of an actor.
             name: register the registry under this name (a str, or a via-name).
+            **kwargs: ``meta={...}`` sets the initial metadata (see :meth:`meta`),
+                like Elixir's ``:meta`` option.
 
         Returns:
             The registry's PID.
 
         Raises:
             ValueError: ``keys`` is missing or not ``"unique"``/``"duplicate"``.
-            StartError: ``name`` is already taken.
+            StartError: ``name`` is already taken, or ``meta`` is not a dict.
         """
         _check_keys(keys)
         return await super().start(*args, keys=keys, task_group=task_group, name=name, **kwargs)
@@ -210,14 +224,27 @@ class Registry(GenServer):
             *args, keys=keys, task_group=task_group, name=name, **kwargs
         )
 
-    async def init(self, keys: str | None = None) -> None:
-        """Set the kind of keys; ``Registry.start`` passes ``keys``.
+    async def init(self, keys: str | None = None, meta: dict[Any, Any] | None = None) -> None:
+        """Set the kind of keys and the initial metadata; ``Registry.start`` passes them.
+
+        Args:
+            keys: ``"unique"`` or ``"duplicate"``.
+            meta: initial metadata for :meth:`meta` (Elixir's ``:meta`` option), a
+                dict of hashable keys to any values; None for none.
 
         Raises:
             ValueError: ``keys`` is not ``"unique"`` or ``"duplicate"`` (``start``
                 then raises ``StartError`` chained from it).
+            TypeError: ``meta`` is not a dict.
         """
         kind = _check_keys(keys)
+        if meta is not None:
+            if not isinstance(meta, dict):
+                raise TypeError(
+                    f"Registry meta must be a dict, got {type(meta).__name__} {meta!r}: "
+                    "start it with Registry.start(keys=..., meta={'key': value}, ...)"
+                )
+            self._otp_meta.update(meta)
         on_exit(self._otp_proc(), _Closer(self))  # runs as it dies, on every exit (kill included)
         self._otp_kind = kind
 
@@ -341,6 +368,7 @@ class Registry(GenServer):
             self._otp_entries.clear()
             self._otp_by_pid.clear()
             self._otp_count = 0
+            self._otp_meta.clear()
         for proc, watch in watches:
             _cancel_hook(proc, watch)
 
@@ -350,6 +378,16 @@ class Registry(GenServer):
             if by_key is None:
                 return []
             return [(pid, v) for pid, values in by_key.items() for v in values]
+
+    def _otp_triples(self) -> list[tuple[Any, PID, Any]]:
+        """Every entry as ``(key, pid, value)``: a snapshot taken under the lock."""
+        with self._otp_lock:
+            return [
+                (key, pid, v)
+                for key, by_key in self._otp_entries.items()
+                for pid, values in by_key.items()
+                for v in values
+            ]
 
     # ------------------------------------------------------------ ViaRegistry
 
@@ -599,6 +637,106 @@ class Registry(GenServer):
                 return None
             values[0] = new
         return new, old
+
+    @staticmethod
+    def select(registry: PID | str | Registry, pattern: Any) -> list[tuple[Any, PID, Any]]:
+        """Every ``(key, pid, value)`` entry that matches ``pattern``, across all keys;
+        like ``Registry.select/2``.
+
+        Where Elixir takes a match spec, this takes an anyotp pattern (see
+        :func:`~anyotp.match`) that is matched against the triple, e.g.
+        ``(("room", ANY), ANY, lambda v: v["admin"])``; to pick fields, unpack the
+        triples.  The table is read directly (no message to the registry); the
+        pattern runs outside the table lock.  Entries come key by key, in the order
+        the keys were first registered.
+
+        Args:
+            registry: the registry's PID or registered name, or the Registry object.
+            pattern: an anyotp pattern, usually a 3-tuple ``(key, pid, value)``.
+
+        Returns:
+            A new list of the matching ``(key, pid, value)`` triples.
+
+        Raises:
+            NoProcess: the registry is not alive.
+            InvalidPattern: ``pattern`` contains a dict or set literal.
+        """
+        matcher = compile_pattern(pattern)
+        entries = _registry(registry, "Registry.select()")._otp_triples()
+        return [e for e in entries if matcher(e) is not None]
+
+    @staticmethod
+    def count_select(registry: PID | str | Registry, pattern: Any) -> int:
+        """How many ``(key, pid, value)`` entries match ``pattern``; like
+        ``Registry.count_select/2`` (see :meth:`select` for the pattern).
+
+        Raises:
+            NoProcess: the registry is not alive.
+            InvalidPattern: ``pattern`` contains a dict or set literal.
+        """
+        matcher = compile_pattern(pattern)
+        entries = _registry(registry, "Registry.count_select()")._otp_triples()
+        return sum(1 for e in entries if matcher(e) is not None)
+
+    @staticmethod
+    def meta(registry: PID | str | Registry, key: Any, default: Any = _NO_DEFAULT) -> Any:
+        """The registry's metadata under ``key``; like ``Registry.meta/2``.
+
+        Metadata is set with ``Registry.start(keys=..., meta={...})`` or
+        :meth:`put_meta`; it lives as long as the registry.  Any thread may read it.
+
+        Args:
+            registry: the registry's PID or registered name, or the Registry object.
+            key: a hashable metadata key.
+            default: returned when ``key`` has no metadata (Elixir's ``:error``);
+                without it, a missing key raises KeyError.
+
+        Raises:
+            KeyError: ``key`` has no metadata and no ``default`` was given.
+            NoProcess: the registry is not alive.
+        """
+        reg = _registry(registry, "Registry.meta()")
+        with reg._otp_lock:
+            if key in reg._otp_meta:
+                return reg._otp_meta[key]
+        if default is _NO_DEFAULT:
+            raise KeyError(
+                f"Registry.meta({registry!r}, {key!r}): no metadata under {key!r} (set it "
+                "with Registry.put_meta() or start(meta=...), or pass a default)"
+            )
+        return default
+
+    @staticmethod
+    def put_meta(registry: PID | str | Registry, key: Any, value: Any) -> None:
+        """Store ``value`` as the registry's metadata under ``key``, replacing any
+        value there; like ``Registry.put_meta/3``.  Any process or thread may call it.
+
+        Raises:
+            NoProcess: the registry is not alive.
+            TypeError: ``key`` is unhashable.
+        """
+        reg = _registry(registry, "Registry.put_meta()")
+        try:
+            hash(key)
+        except TypeError:
+            raise TypeError(
+                f"Registry.put_meta({registry!r}, {key!r}, ...): the key must be hashable, "
+                f"got {type(key).__name__} {key!r} (use a tuple instead of a list)"
+            ) from None
+        with reg._otp_lock:
+            reg._otp_meta[key] = value
+
+    @staticmethod
+    def delete_meta(registry: PID | str | Registry, key: Any) -> None:
+        """Remove the registry's metadata under ``key`` (nothing if there is none);
+        like ``Registry.delete_meta/2``.
+
+        Raises:
+            NoProcess: the registry is not alive.
+        """
+        reg = _registry(registry, "Registry.delete_meta()")
+        with reg._otp_lock:
+            reg._otp_meta.pop(key, None)
 
     @staticmethod
     async def dispatch(

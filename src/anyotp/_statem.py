@@ -58,9 +58,9 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, TypeAlias
 
-from ._actor import Actor
+from ._actor import Actor, check_callbacks
 from ._core import (
     CALL,
     CAST,
@@ -72,31 +72,49 @@ from ._core import (
     decode,
     maybe_await,
 )
-from ._genserver import KEEP, NO_REPLY, Stop
-from ._genserver import SystemFailure as _SystemError
+from ._genserver import KEEP, NO_REPLY, Stop, wrong_kind
 from ._timer import TimerRef, cancel_timer, send_after
 
 __all__ = ["KeepState", "NextState", "RepeatState", "StateMachine"]
+
+# PEP 696 defaults for type checkers only (the runtime needs typing_extensions for
+# none of this): a plain subclass, ``class X(StateMachine)``, stays valid under
+# ``mypy --strict`` and means ``StateMachine[Any, Any]``.
+if TYPE_CHECKING:
+    from typing_extensions import TypeVar
+else:
+    from typing import TypeVar
+
+#: the type of a state machine's states: ``class Door(StateMachine[str, Data])``
+if TYPE_CHECKING:
+    S = TypeVar("S", default=Any)
+else:
+    S = TypeVar("S")
+#: the type of a state machine's data
+if TYPE_CHECKING:
+    D = TypeVar("D", default=Any)
+else:
+    D = TypeVar("D")
 
 _TIMEOUT_TAG = "$statem_timeout"
 _MASK = REDUCTIONS - 1
 
 
-class NextState:
+class NextState(Generic[S, D]):
     """Go to ``state`` with ``data`` and run ``actions``; like ``{next_state, S, D, A}``."""
 
     __slots__ = ("actions", "data", "state")
 
-    def __init__(self, state: Any, data: Any, actions: Sequence[Any] = ()) -> None:
-        self.state = state
-        self.data = data
-        self.actions = actions
+    def __init__(self, state: S, data: D, actions: Sequence[Any] = ()) -> None:
+        self.state: S = state
+        self.data: D = data
+        self.actions: Sequence[Any] = actions
 
     def __repr__(self) -> str:
         return f"NextState({self.state!r}, {self.data!r}, {list(self.actions)!r})"
 
 
-class KeepState:
+class KeepState(Generic[D]):
     """Stay in the state; new ``data`` if given; run ``actions``; like ``keep_state``.
 
     ``KeepState()`` keeps the data too (``keep_state_and_data``).
@@ -104,23 +122,35 @@ class KeepState:
 
     __slots__ = ("actions", "data")
 
-    def __init__(self, data: Any = KEEP, actions: Sequence[Any] = ()) -> None:
-        self.data = data
-        self.actions = actions
+    def __init__(self, data: D = KEEP, actions: Sequence[Any] = ()) -> None:
+        self.data: D = data
+        self.actions: Sequence[Any] = actions
 
     def __repr__(self) -> str:
         return f"KeepState({self.data!r}, {list(self.actions)!r})"
 
 
-class RepeatState(KeepState):
+class RepeatState(KeepState[D]):
     """Like :class:`KeepState`, but run the state enter call again and retry postponed
     events, as if the state had changed; like ``repeat_state``."""
 
     __slots__ = ()
 
 
-class StateMachine(Actor):
+#: What ``init`` returns: ``(state, data)`` or ``(state, data, actions)``.
+InitResult: TypeAlias = tuple[S, D] | tuple[S, D, Sequence[Any]]
+#: What ``handle_event`` returns (see the module docs).
+EventResult: TypeAlias = (
+    tuple[S, D] | tuple[S, D, Sequence[Any]] | NextState[S, D] | KeepState[D] | Stop
+)
+
+
+class StateMachine(Actor, Generic[S, D]):
     """Base class of state machines; see the module docs.
+
+    Generic in its states and data: subclass ``StateMachine[str, dict[str, str]]``
+    and the type checker checks what ``init`` and ``handle_event`` take and return.
+    A plain ``StateMachine`` subclass is untyped.
 
     Attributes:
         state_enter: when True, ``handle_event("enter", old_state, state, data)`` runs
@@ -129,14 +159,26 @@ class StateMachine(Actor):
     """
 
     state_enter: bool = False
-    _sm_state: Any = None
-    _sm_data: Any = None
+    _otp_sm_state: Any = None
+    _otp_sm_data: Any = None
 
-    async def init(self, *args: Any, **kwargs: Any) -> Any:
+    async def init(self, *args: Any, **kwargs: Any) -> InitResult[S, D]:
         """Return ``(state, data)`` or ``(state, data, actions)``."""
         raise NotImplementedError(f"{type(self).__name__} must implement init() -> (state, data)")
 
-    async def handle_event(self, event_type: Any, content: Any, state: Any, data: Any) -> Any:
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        check_callbacks(
+            cls,
+            {
+                "handle_event": ("event_type, content, state, data", None),
+                "terminate": ("reason, state", None),
+            },
+        )
+
+    async def handle_event(
+        self, event_type: Any, content: Any, state: S, data: D
+    ) -> EventResult[S, D]:
         """Handle one event; return what happens next (see the module docs)."""
         raise NotImplementedError(
             f"{type(self).__name__} got event {event_type!r} {content!r} in state {state!r} "
@@ -181,7 +223,9 @@ class StateMachine(Actor):
             if self._otp_queue:
                 event_type, content = self._otp_queue.popleft()
             else:
-                event = self._otp_translate(await mbox.get())
+                msg = await mbox.get()
+                proc.last_message = msg  # for a crash report
+                event = self._otp_translate(msg)
                 proc.reductions = r = proc.reductions + 1
                 if not r & _MASK and checkpoint is not None:
                     await checkpoint()  # the reduction budget, as in the GenServer loop
@@ -231,12 +275,12 @@ class StateMachine(Actor):
                 new = request[1]((self._otp_sm_state, self._otp_sm_data))
                 self._otp_sm_state, self._otp_sm_data = new
             except Exception as e:  # like sys:replace_state/2: the caller gets the error
-                from_.reply(_SystemError(e))
+                from_.fail(e)
                 return
             self._otp_pcb_state()
             from_.reply(new)
         else:
-            from_.reply(_SystemError(ValueError(f"unknown system request {request!r}")))
+            from_.fail(wrong_kind(self, request))
 
     async def _otp_handle(self, event_type: Any, content: Any) -> None:
         state = self._otp_sm_state

@@ -37,16 +37,29 @@ reason, ``terminate`` runs) before it is killed.  Like Erlang's ``supervisor``.
 from __future__ import annotations
 
 import enum
+import logging
 import time
 from collections import deque
-from typing import Any
+from typing import Any, ClassVar
 
+from . import _telemetry
+from ._actor import task_group_target
+from ._child_spec import (
+    RETRY_TAG,
+    ChildInfo,
+    ChildSpec,
+    RestartType,
+    is_abnormal,
+    start_child_process,
+    supervisor_request,
+)
 from ._child_spec import SUP_TAG as _SUP
-from ._child_spec import ChildInfo, ChildSpec, RestartType, is_abnormal, supervisor_request
 from ._child_spec import Reject as _Reject
-from ._core import PID, From, Proc, Target, log, spawn, stop
+from ._core import PID, From, Proc, Target, spawn, stop
 from ._exceptions import StartError, SupervisorError
 from ._genserver import GenServer
+
+log = logging.getLogger("anyotp.supervisor")
 
 __all__ = ["ChildInfo", "ChildSpec", "RestartStrategy", "RestartType", "Supervisor"]
 
@@ -67,7 +80,7 @@ class _Child:
         self.proc: Proc | None = None
 
 
-class _SupervisorBase(GenServer):
+class _SupervisorBase(GenServer[Any]):
     """What every supervisor shares (Supervisor, DynamicSupervisor): it traps exits,
     and more than ``max_restarts`` restarts within ``max_seconds`` make it exit with
     ``"shutdown"`` (:meth:`_note_restart`).  Subclasses create ``_restarts``."""
@@ -77,6 +90,16 @@ class _SupervisorBase(GenServer):
     trap_exit = True
     #: marks supervisors (a ChildSpec's type defaults to "supervisor" for them)
     _otp_supervisor = True
+    _otp_requests: ClassVar[dict[str, str]] = {_SUP: "_otp_sup_request"}
+
+    async def _otp_sup_request(self, from_: From, request: Any, state: Any) -> Any:
+        """A supervisor request (``which_children``, ``start_child``...), served by
+        ``handle_call`` between messages."""
+        result: Any = await self.handle_call(request, from_, state)  # (reply, state)
+        reply, state = result
+        from_.reply(reply)
+        return state
+
     _otp_restarts: deque[float]
 
     def _otp_note_restart(self) -> None:
@@ -93,6 +116,8 @@ class _SupervisorBase(GenServer):
                 self.max_restarts,
                 self.max_seconds,
             )
+            if _telemetry.enabled:
+                _telemetry.emit_supervisor_shutdown(self, len(window))
             self.stop("shutdown")
 
 
@@ -109,13 +134,20 @@ class Supervisor(_SupervisorBase):
     max_restarts: int = 3
     max_seconds: float = 5.0
     trap_exit = True
+    #: the children given to ``start_link([...])`` (the form without a subclass)
+    _otp_children: tuple[ChildSpec, ...] = ()
 
     def child_specs(self, *args: Any, **kwargs: Any) -> list[ChildSpec]:
         """Return the children to start, in start order.  Override it.
 
-        It receives the arguments given to ``start`` (usually none).
+        It receives the arguments given to ``start``/``start_link`` (or a supervisor
+        child's ``ChildSpec`` ``args``/``kwargs``, or ``anyotp.run(App, *args)``'s),
+        without ``task_group`` and ``name``: ``await Pool.start(3, task_group=tg)``
+        calls ``child_specs(3)``.  Like the argument of Elixir's ``Supervisor.init/1``.
+        Not overridden, it returns the children given to
+        ``Supervisor.start_link([...])``.
         """
-        return []
+        return list(self._otp_children)
 
     # ------------------------------------------------------------------ server
 
@@ -153,19 +185,7 @@ class Supervisor(_SupervisorBase):
         return None
 
     async def _otp_start(self, child: _Child) -> None:
-        spec = child.spec
-        body = spec.actor_class()
-        await spawn(
-            body,
-            spec.args,
-            dict(spec.kwargs),
-            self._otp_proc().tg,
-            owner=self._otp_proc(),
-            link=True,
-            shutdown=spec.shutdown_timeout,
-            name=spec.name,
-        )
-        child.proc = body._otp_pcb
+        child.proc = await start_child_process(self._otp_proc(), child.spec)
 
     async def _otp_stop(self, child: _Child) -> None:
         proc = child.proc
@@ -196,6 +216,9 @@ class Supervisor(_SupervisorBase):
                     await self._otp_child_exited(child, message[2])
                     return state
             return state
+        if type(message) is tuple and len(message) == 2 and message[0] == RETRY_TAG:
+            await self._otp_start_group(message[1])
+            return state
         return await super().handle_info(message, state)
 
     async def _otp_child_exited(self, child: _Child, reason: Any) -> None:
@@ -217,6 +240,8 @@ class Supervisor(_SupervisorBase):
             spec.id,
             reason,
         )
+        if _telemetry.enabled:
+            _telemetry.emit_supervisor_restart(self, spec.id, proc.pid if proc else None, reason)
         await self._otp_restart(child)
 
     async def _otp_restart(self, failed: _Child) -> None:
@@ -236,18 +261,29 @@ class Supervisor(_SupervisorBase):
                     # OTP: a temporary child is never restarted, even when a sibling's
                     # restart stopped it; it is forgotten.
                     children.remove(child)
-        for child in group:
+        await self._otp_start_group(group)
+
+    async def _otp_start_group(self, group: list[_Child]) -> None:
+        """Start, in order, the children of ``group`` that are not running.
+
+        A child that fails to start counts as a restart; the rest of the group is
+        tried again later, by a message to ourselves, as OTP's ``try_again_restart``:
+        what is already in the mailbox (say, the EXIT of the registry the child's
+        name needs, which is being restarted too) is handled first.
+        """
+        children = self._otp_kids
+        for i, child in enumerate(group):
             if child.proc is not None or child not in children:
                 continue
-            while True:
-                try:
-                    await self._otp_start(child)
-                    break
-                except StartError as e:
-                    log.error(
-                        "%s: restarting child %r failed: %r", type(self).__name__, child.spec.id, e
-                    )
-                    self._otp_note_restart()
+            try:
+                await self._otp_start(child)
+            except StartError as e:
+                log.error(
+                    "%s: restarting child %r failed: %r", type(self).__name__, child.spec.id, e
+                )
+                self._otp_note_restart()  # exits with "shutdown" past the restart intensity
+                self._otp_proc().mbox.put((RETRY_TAG, group[i:]))
+                return
 
     async def handle_call(self, request: Any, from_: From, state: Any) -> Any:
         if type(request) is not tuple or not request or request[0] != _SUP:
@@ -287,7 +323,7 @@ class Supervisor(_SupervisorBase):
             try:
                 await self._otp_start(child)
             except StartError as e:
-                return _Reject(f"start_child({spec.id!r}) failed: {e}"), state
+                return _Reject(f"start_child({spec.id!r}) failed: {e}", e), state
             self._otp_kids.append(child)
             return child.proc.pid if child.proc else None, state
         child_id = request[2]
@@ -306,7 +342,7 @@ class Supervisor(_SupervisorBase):
             try:
                 await self._otp_start(child)
             except StartError as e:
-                return _Reject(f"restart_child({child_id!r}) failed: {e}"), state
+                return _Reject(f"restart_child({child_id!r}) failed: {e}", e), state
             return child.proc.pid if child.proc else None, state
         if op == "delete_child":
             if child.proc is not None:
@@ -381,3 +417,151 @@ class Supervisor(_SupervisorBase):
             sup, "count_children", timeout=timeout
         )
         return result
+
+    # ------------------------------------------------- starting without a subclass
+
+    @classmethod
+    async def start(
+        cls, *args: Any, task_group: Any = None, name: Any = None, **kwargs: Any
+    ) -> PID:
+        """Start a supervisor; return its PID once every child started.
+
+        Two forms, told apart by the arguments:
+
+        * ``await Supervisor.start([child, ...], strategy=..., max_restarts=3,
+          max_seconds=5.0, task_group=tg, name=None)``: one positional argument, a
+          *list* of children, on a class that does not override :meth:`child_specs`
+          (``Supervisor`` itself): like Elixir's ``Supervisor.start_link(children,
+          opts)``.  A child is a :class:`ChildSpec`, a process class, or
+          ``(Class, arg)``; a class may describe itself with a ``child_spec``
+          classmethod (called as ``Class.child_spec()`` for a bare class,
+          ``Class.child_spec(arg)`` for a pair); without one a class becomes
+          ``ChildSpec(id=Class.__name__, actor_class=Class, args=(arg,) or ())``.
+        * otherwise, the subclass form: ``*args``/``**kwargs`` go to ``init`` and on to
+          :meth:`child_specs` (a subclass's ``strategy`` and limits are its class
+          attributes).
+
+        Args:
+            *args: the children list, or arguments for ``child_specs``.
+            task_group: an anyio TaskGroup, or ``self.children`` of a running actor.
+            name: register the supervisor under this name (a str or a via-name).
+            **kwargs: with a children list: ``strategy`` (a :class:`RestartStrategy`,
+                default ``ONE_FOR_ONE``), ``max_restarts`` (default 3) and
+                ``max_seconds`` (seconds, default 5.0); else passed to ``init``.
+
+        Raises:
+            SupervisorError: a child is not a ChildSpec, a process class or a
+                ``(Class, arg)`` pair, or an option has a bad value.
+            TypeError: no ``task_group``, an unknown option, or arguments given to a
+                class that does not override ``child_specs`` other than one list.
+            StartError: a child failed to start (chained), or ids are duplicated.
+        """
+        body = _with_children(cls, args, kwargs, "start")
+        if body is None:
+            return await super().start(*args, task_group=task_group, name=name, **kwargs)
+        tg, owner = task_group_target(cls.__name__, task_group)
+        return await spawn(body, (), {}, tg, owner=owner, name=name)
+
+    @classmethod
+    async def start_link(
+        cls, *args: Any, task_group: Any = None, name: Any = None, **kwargs: Any
+    ) -> PID:
+        """Like :meth:`start` (both forms), and link the supervisor to the caller.
+
+        Like ``supervisor:start_link/2`` and Elixir's ``Supervisor.start_link/2``.
+
+        Raises:
+            NotInProcess: called outside a process (there is nothing to link to).
+        """
+        body = _with_children(cls, args, kwargs, "start_link")
+        if body is None:
+            return await super().start_link(*args, task_group=task_group, name=name, **kwargs)
+        tg, owner = task_group_target(cls.__name__, task_group)
+        return await spawn(body, (), {}, tg, owner=owner, link=True, name=name)
+
+
+_OPTIONS = ("strategy", "max_restarts", "max_seconds")
+
+
+def _with_children(
+    cls: type[Supervisor], args: tuple[Any, ...], kwargs: dict[str, Any], what: str
+) -> Supervisor | None:
+    """A supervisor body for the children-list form, or None for the subclass form."""
+    if cls.child_specs is not Supervisor.child_specs:
+        return None  # a subclass that lists its own children: args go to child_specs
+    if not args and not kwargs:
+        return None  # no children at all: the subclass form with no arguments
+    if len(args) != 1 or not isinstance(args[0], list):
+        raise TypeError(
+            f"{cls.__name__}.{what}() takes a list of children, as "
+            f"`{cls.__name__}.{what}([Worker, (Cache, 10)], strategy=..., task_group=tg)`, "
+            f"got {args!r}; or subclass it and override child_specs()"
+        )
+    unknown = sorted(set(kwargs) - set(_OPTIONS))
+    if unknown:
+        raise TypeError(
+            f"{cls.__name__}.{what}(): unknown option(s) {', '.join(unknown)}; the options "
+            f"are {', '.join(_OPTIONS)}, task_group and name"
+        )
+    strategy = kwargs.get("strategy", cls.strategy)
+    if not isinstance(strategy, RestartStrategy):
+        raise SupervisorError(
+            f"{cls.__name__}.{what}(strategy={strategy!r}): give a RestartStrategy, e.g. "
+            "RestartStrategy.ONE_FOR_ONE"
+        )
+    max_restarts = kwargs.get("max_restarts", cls.max_restarts)
+    if not isinstance(max_restarts, int) or isinstance(max_restarts, bool) or max_restarts < 0:
+        raise SupervisorError(
+            f"{cls.__name__}.{what}(max_restarts={max_restarts!r}): give an int >= 0"
+        )
+    max_seconds = kwargs.get("max_seconds", cls.max_seconds)
+    if (
+        not isinstance(max_seconds, int | float)
+        or isinstance(max_seconds, bool)
+        or max_seconds <= 0
+    ):
+        raise SupervisorError(
+            f"{cls.__name__}.{what}(max_seconds={max_seconds!r}): give seconds > 0"
+        )
+    body = cls()
+    body.strategy = strategy
+    body.max_restarts = max_restarts
+    body.max_seconds = float(max_seconds)
+    body._otp_children = tuple(child_spec_of(child) for child in args[0])
+    return body
+
+
+def child_spec_of(child: Any) -> ChildSpec:
+    """The :class:`ChildSpec` a child of ``Supervisor.start_link([...])`` stands for.
+
+    Like Elixir's ``Supervisor.child_spec/2`` normalisation: a ``ChildSpec`` as is; a
+    process class or ``(Class, arg)`` through ``Class.child_spec()`` /
+    ``Class.child_spec(arg)`` when the class defines it, else
+    ``ChildSpec(id=Class.__name__, actor_class=Class, args=() or (arg,))``.
+
+    Raises:
+        SupervisorError: ``child`` is none of those, or ``child_spec`` did not return
+            a ChildSpec.
+    """
+    if isinstance(child, ChildSpec):
+        return child
+    if isinstance(child, tuple) and len(child) == 2 and isinstance(child[0], type):
+        cls, arg = child
+        given: tuple[Any, ...] = (arg,)
+    elif isinstance(child, type):
+        cls, given = child, ()
+    else:
+        raise SupervisorError(
+            f"a child must be a ChildSpec, a process class or a (Class, arg) pair, got "
+            f"{type(child).__name__} {child!r}"
+        )
+    describe = getattr(cls, "child_spec", None)
+    if describe is None:
+        return ChildSpec(id=cls.__name__, actor_class=cls, args=given)
+    spec = describe(*given)
+    if not isinstance(spec, ChildSpec):
+        raise SupervisorError(
+            f"{cls.__name__}.child_spec({', '.join(map(repr, given))}) returned {spec!r}; "
+            "it must return a ChildSpec"
+        )
+    return spec

@@ -40,6 +40,8 @@ Messages
 Timeouts
     ``await_`` raises :class:`~anyotp.TaskTimeout` and leaves the task running (Elixir
     exits the caller); ``yield_`` returns None.  Both take seconds; None waits forever.
+    ``await_many`` and ``yield_many`` do the same for several tasks at once, with one
+    timeout for all of them.
 
 When not to use it
     For work whose result nobody awaits, use ``TaskSupervisor.start_child``; for a
@@ -49,10 +51,11 @@ When not to use it
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 import time
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Sequence
 from types import TracebackType
 from typing import Any, Literal
 
@@ -71,6 +74,7 @@ from ._core import (
     Shutdown,
     Target,
     Waiter,
+    check_timeout,
     current_loop,
     current_process,
     demonitor,
@@ -103,10 +107,19 @@ class TaskHandle:
             ``shutdown`` it), or None for :meth:`Task.spawn`.
     """
 
-    __slots__ = ("_task", "owner", "pid", "ref")
+    __slots__ = ("_mark", "_task", "owner", "pid", "ref")
 
-    def __init__(self, task: Task, ref: Ref | None = None, owner: PID | None = None) -> None:
+    def __init__(
+        self,
+        task: Task,
+        ref: Ref | None = None,
+        owner: PID | None = None,
+        mark: tuple[int, int] | None = None,
+    ) -> None:
         self._task = task
+        # where the owner's mailbox ended when `ref` was made: await_/yield_ scan only
+        # what came after (bench: backlog await)
+        self._mark = mark
         self.pid: PID = task.pid
         self.ref: Ref | None = ref
         self.owner: PID | None = owner
@@ -173,6 +186,11 @@ class Task(Actor):
         self._otp_notify(self._otp_success, value)
         raise ProcessExit("normal")
 
+    def _otp_crash_handled(self, reason: Any) -> bool:
+        """Runtime hook: a failure sent to the notified process (``handle_task_end``)
+        is handled there, not logged as a crash."""
+        return self._otp_notify_pid is not None
+
     def _otp_dying(self, reason: Any) -> None:
         # A runtime hook, run as the process dies on every exit (a kill included), so
         # the notified process always learns that the task ended without a result.
@@ -191,7 +209,11 @@ class Task(Actor):
             func: a callable taking no arguments (use ``functools.partial`` for args).
             task_group: an anyio TaskGroup, or ``self.children`` of an actor (the task
                 is then stopped when the actor exits).
+
+        Raises:
+            TypeError: ``func`` is not callable (a coroutine object: pass the function).
         """
+        _check_callable(func, f"{cls.__name__}.spawn()")
         tg, owner = task_group_target(cls.__name__, task_group)
         task = cls()
         await spawn(task, (func,), {}, tg, owner=owner)
@@ -212,6 +234,7 @@ class Task(Actor):
         ``(failure_message_name, task_pid, exception)`` (an :class:`ExitError` if the
         task was stopped before finishing).
         """
+        _check_callable(func, f"{cls.__name__}.spawn_and_notify()")
         tg, owner = task_group_target(cls.__name__, task_group)
         task = cls()
         args = (func, parent_pid, success_message_name, failure_message_name)
@@ -320,6 +343,70 @@ class Task(Actor):
         return await _shutdown_task(task, timeout)
 
     @staticmethod
+    async def await_many(tasks: Sequence[TaskHandle], timeout: float | None = 5.0) -> list[Any]:
+        """Wait for the results of several tasks; return them in the order of ``tasks``.
+
+        Like Elixir's ``Task.await_many/2``: results are received as they come (in any
+        order) until all are in; the first task that fails ends the wait at once.
+        ``timeout`` bounds the whole wait, not each task.  On timeout or failure the
+        other tasks keep running (stop them with :meth:`shutdown`).
+
+        Args:
+            tasks: handles from ``Task.async_`` or ``TaskSupervisor.async_nolink``,
+                all owned by the caller.
+            timeout: seconds for all of them; None waits forever.
+
+        Returns:
+            The results, in the order of ``tasks``.
+
+        Raises:
+            TaskTimeout: not every result came within ``timeout`` seconds.
+            Exception: the exception a task raised (the first failure to arrive).
+            ExitError: a task exited without a result (stopped, killed, ``noproc``).
+            NotInProcess: not called from the tasks' owner.
+            TypeError: an item is not a handle from ``async_``/``async_nolink``.
+        """
+        outcomes = await _many(tasks, timeout, "await_many", stop_on_exit=True)
+        for task, got in zip(tasks, outcomes, strict=True):
+            if got is not None and got[0] == "exit":
+                raise _exit_error(task.pid, got[1], f"Task.await_many(): {task!r}")
+        results: list[Any] = []
+        for task, got in zip(tasks, outcomes, strict=True):
+            if got is None:
+                missing = sum(1 for o in outcomes if o is None)
+                raise TaskTimeout(
+                    f"Task.await_many() of {len(tasks)} task(s) timed out: {missing} result(s) "
+                    f"missing after {timeout} s (first: {task!r}); the tasks keep running "
+                    "(Task.shutdown(task) stops one)",
+                    task,
+                    timeout,
+                )
+            results.append(got[1])
+        return results
+
+    @staticmethod
+    async def yield_many(
+        tasks: Sequence[TaskHandle], timeout: float | None = 5.0
+    ) -> list[Outcome | None]:
+        """Wait up to ``timeout`` seconds for several tasks; their outcomes in order.
+
+        Like Elixir's ``Task.yield_many/2``: returns once every task finished or the
+        time is up, one item per task, in the order of ``tasks``: ``("ok", result)``,
+        ``("exit", reason)`` (the task exited without a result), or None (still
+        running: it keeps running, and ``yield_``/``yield_many`` may wait again).
+
+        Args:
+            tasks: handles from ``Task.async_`` or ``TaskSupervisor.async_nolink``,
+                all owned by the caller.
+            timeout: seconds for all of them; 0 only looks; None waits forever.
+
+        Raises:
+            NotInProcess: not called from the tasks' owner.
+            TypeError: an item is not a handle from ``async_``/``async_nolink``.
+        """
+        return await _many(tasks, timeout, "yield_many", stop_on_exit=False)
+
+    @staticmethod
     def async_stream(
         enumerable: Iterable[Any] | AsyncIterable[Any],
         fn: Callable[[Any], Any],
@@ -330,6 +417,7 @@ class Task(Actor):
         on_timeout: Literal["exit", "kill_task"] = "exit",
         supervisor: Target | None = None,
         shutdown: Shutdown = 5.0,
+        zip_input_on_exit: bool = False,
     ) -> TaskStream:
         """Run ``fn(item)`` for each item as a task, at most ``max_concurrency`` at once.
 
@@ -369,6 +457,9 @@ class Task(Actor):
             supervisor: a ``TaskSupervisor`` PID or name to run the tasks under.
             shutdown: seconds each task gets to stop when the stream is closed early,
                 before it is killed; ``"brutal_kill"``, or None to wait forever.
+            zip_input_on_exit: yield ``("exit", (item, reason))`` instead of
+                ``("exit", reason)`` for an item whose task exited, so the failed
+                input is known (Elixir's ``:zip_input_on_exit``).
 
         Returns:
             A :class:`~anyotp.TaskStream` (an async iterator and context manager).
@@ -387,6 +478,7 @@ class Task(Actor):
             on_timeout=on_timeout,
             supervisor=supervisor,
             shutdown=shutdown,
+            zip_input_on_exit=zip_input_on_exit,
         )
 
 
@@ -419,12 +511,16 @@ class _AsyncTask(Task):
 
     _otp_reply_to: Proc | None = None
     _otp_reply_ref: Ref | None = None
+    _otp_delivered = False
 
     async def _otp_boot(
         self, proc: Proc, args: tuple[Any, ...], kwargs: dict[str, Any], ack: Waiter
     ) -> Any:
         func, reply_to, ref, link_to, hook = args
         pid = proc.pid
+        # the outcome goes to an owner (await_/yield_, a DOWN) or a stream: a failure
+        # is handled there, not logged as a crash
+        self._otp_delivered = reply_to is not None or hook is not None
         # Everything below happens before `start` returns and before `func` runs, so a
         # task that finishes at once cannot outrun its monitor, link or hook.
         if hook is not None and not hook.attach(proc):
@@ -440,6 +536,9 @@ class _AsyncTask(Task):
             link_to.links[pid] = None
             proc.links[link_to.pid] = None
         return await super()._otp_boot(proc, (func,), {}, ack)
+
+    def _otp_crash_handled(self, reason: Any) -> bool:
+        return self._otp_delivered
 
     async def run(self, state: Any) -> Any:
         try:
@@ -486,9 +585,10 @@ async def _async(fn: Callable[..., Any], args: tuple[Any, ...], shutdown: Shutdo
         "Task.spawn(func, task_group) / TaskSupervisor.start_child(sup, func)",
     )
     ref = Ref()
+    mark = me.mbox.mark()
     task = _AsyncTask()
     await spawn(task, (func, me, ref, me, None), {}, me.tg, owner=me, shutdown=shutdown)
-    return TaskHandle(task, ref, me.pid)
+    return TaskHandle(task, ref, me.pid, mark)
 
 
 # ---------------------------------------------------------------- await and friends
@@ -539,15 +639,34 @@ def _keys(ref: Ref) -> tuple[Callable[[Any], tuple[Any, ...] | None], ...]:
     return (result, down)
 
 
+def _check_callable(func: Any, what: str) -> None:
+    if callable(func):
+        return
+    if inspect.iscoroutine(func):
+        func.close()  # never awaited: close it, so no "never awaited" warning follows
+        raise TypeError(
+            f"{what} takes a function, got a coroutine object: pass the function itself "
+            "(and its arguments with functools.partial), not the result of calling it"
+        )
+    raise TypeError(f"{what} takes a function, got {type(func).__name__} {func!r}")
+
+
 async def _receive(me: Proc, task: TaskHandle, timeout: float | None) -> Outcome | None:
     ref = task.ref
     assert ref is not None
+    mark = task._mark
+    keys = _keys(ref)
     try:
-        index, (value,) = await me.mbox.receive(_keys(ref), timeout)
+        index, (value,) = await me.mbox.receive(keys, timeout, mark)
     except ReceiveTimeout:
         return None
     if index == 0:
-        demonitor(ref, flush=True)
+        demonitor(ref)
+        # the DOWN, if it came already, came after the mark, as the result did; a
+        # removal after the mark leaves the messages before it where they were
+        after = None if mark is None else (me.mbox.taken, mark[1])
+        down = keys[1]
+        me.mbox.remove_first(lambda m: down(m) is not None, after)
         return ("ok", value)
     return ("exit", value)
 
@@ -563,6 +682,7 @@ def _exit_error(pid: Any, reason: Any, what: str) -> BaseException:
 
 
 async def _await(task: TaskHandle, timeout: float | None) -> Any:
+    check_timeout(timeout, "Task.await_()")
     me = _owner(task, "await_")
     got = await _receive(me, task, timeout)
     if got is None:
@@ -579,8 +699,65 @@ async def _await(task: TaskHandle, timeout: float | None) -> Any:
 
 
 async def _yield(task: TaskHandle, timeout: float | None) -> Outcome | None:
+    check_timeout(timeout, "Task.yield_()")
     me = _owner(task, "yield_")
     return await _receive(me, task, timeout)
+
+
+async def _many(
+    tasks: Sequence[TaskHandle], timeout: float | None, what: str, *, stop_on_exit: bool
+) -> list[Outcome | None]:
+    """Receive the outcomes of ``tasks`` as they come, within one deadline."""
+    tasks = list(tasks)
+    if not tasks:
+        return []
+    me = _owner(tasks[0], what)
+    for task in tasks[1:]:
+        _owner(task, what)
+    index: dict[Ref, int] = {}
+    for i, task in enumerate(tasks):
+        assert task.ref is not None
+        if task.ref in index:
+            raise TypeError(f"Task.{what}(): {task!r} is given twice")
+        index[task.ref] = i
+
+    def result(m: Any) -> tuple[Any, ...] | None:
+        if type(m) is tuple and len(m) == 2 and type(m[0]) is Ref and m[0] in index:
+            return (m[0], m[1])
+        return None
+
+    def down(m: Any) -> tuple[Any, ...] | None:
+        if (
+            type(m) is tuple
+            and len(m) == 5
+            and m[0] == "DOWN"
+            and type(m[1]) is Ref
+            and m[1] in index
+            and m[2] == "process"
+        ):
+            return (m[1], m[4])
+        return None
+
+    key = (result, down)
+    outcomes: list[Outcome | None] = [None] * len(tasks)
+    left = len(tasks)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while left:
+        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+        try:
+            which, (ref, value) = await me.mbox.receive(key, remaining)
+        except ReceiveTimeout:
+            break
+        i = index.pop(ref)
+        left -= 1
+        if which == 0:
+            demonitor(ref, flush=True)
+            outcomes[i] = ("ok", value)
+        else:
+            outcomes[i] = ("exit", value)
+            if stop_on_exit:
+                break
+    return outcomes
 
 
 def _is_shutdown(reason: Any) -> bool:
@@ -652,6 +829,7 @@ class TaskStream:
         on_timeout: Literal["exit", "kill_task"] = "exit",
         supervisor: Target | None = None,
         shutdown: Shutdown = 5.0,
+        zip_input_on_exit: bool = False,
     ) -> None:
         if max_concurrency is None:
             max_concurrency = os.cpu_count() or 1
@@ -693,6 +871,7 @@ class TaskStream:
         self._on_timeout = on_timeout
         self._sup = supervisor
         self._shutdown: Shutdown = shutdown
+        self._zip = zip_input_on_exit
         self._pending: dict[int, _Slot] = {}  # started, not yet yielded
         self._finished: deque[_Slot] = deque()  # dead, not yet looked at
         self._ready: dict[int, Outcome] = {}  # outcomes waiting to be yielded
@@ -818,7 +997,7 @@ class TaskStream:
             outcome = proc.body._otp_outcome if proc is not None else _PENDING
             result: Outcome
             if slot.timed_out:
-                result = ("exit", "timeout")
+                result = ("exit", (slot.item, "timeout") if self._zip else "timeout")
             elif outcome is not _PENDING and outcome[0]:
                 result = ("ok", outcome[1])
             elif self._sup is None:
@@ -828,7 +1007,7 @@ class TaskStream:
                     f"Task.async_stream(): item #{slot.index} ({slot.item!r})",
                 )
             else:
-                result = ("exit", slot.reason)
+                result = ("exit", (slot.item, slot.reason) if self._zip else slot.reason)
             self._ready[slot.index] = result
             self._ready_order.append(slot.index)
 

@@ -85,11 +85,12 @@ class TaskSupervisor(DynamicSupervisor):
             "(fire and forget) or Task.async_stream(..., supervisor=sup)",
         )
         ref = Ref()
+        mark = me.mbox.mark()
         hook = Hook()
         spec = task_spec((func, me, ref, me if link else None, hook), shutdown=shutdown)
         await DynamicSupervisor.start_child(sup, spec, timeout=timeout)
         assert hook.proc is not None
-        return TaskHandle(hook.proc.body, ref, me.pid)
+        return TaskHandle(hook.proc.body, ref, me.pid, mark)
 
     @staticmethod
     async def async_nolink(

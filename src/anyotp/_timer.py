@@ -5,7 +5,8 @@
 ``timer:send_interval/3``.  A timer belongs to the process that created it and dies
 with it.  ``cancel_timer(ref)`` returns the seconds that were left, or None if the
 timer already fired (or was cancelled): once it returned a number, the message will
-never arrive.  If ``dest`` is dead when the timer fires, the message is dropped.
+never arrive.  ``read_timer(ref)`` tells the seconds left without cancelling.  If
+``dest`` is dead when the timer fires, the message is dropped.
 """
 
 from __future__ import annotations
@@ -30,11 +31,11 @@ from ._core import (
 )
 from ._exceptions import NoProcess
 
-__all__ = ["TimerRef", "cancel_timer", "send_after", "send_interval"]
+__all__ = ["TimerRef", "cancel_timer", "read_timer", "send_after", "send_interval"]
 
 
 class TimerRef:
-    """A running timer; pass it to :func:`cancel_timer`."""
+    """A running timer; pass it to :func:`cancel_timer` or :func:`read_timer`."""
 
     __slots__ = ("_deadline", "_done", "_interval", "_scope", "_thread_clock")
 
@@ -216,4 +217,39 @@ def cancel_timer(ref: TimerRef) -> float | None:
     ref._done = True
     assert ref._scope is not None
     ref._scope.cancel()
+    return max(0.0, ref._deadline - anyio.current_time())
+
+
+def read_timer(ref: TimerRef) -> float | None:
+    """The seconds left before a timer fires, without cancelling it; like
+    ``erlang:read_timer/1``.
+
+    Call it on the event loop the timer runs on (any task there, not only the
+    owner), as :func:`cancel_timer`; the timers of a sync server can be read from
+    any thread.
+
+    Args:
+        ref: a :class:`TimerRef` from :func:`send_after` or :func:`send_interval`.
+
+    Returns:
+        The seconds left (a float ``>= 0``; ``0.0`` when the timer is due and about to
+        fire), for an interval timer the seconds to its next tick; or None if the
+        timer is over: a one-shot timer that fired, a cancelled timer, or one that
+        died with its owner.
+
+    Raises:
+        TypeError: ``ref`` is not a :class:`TimerRef`.
+    """
+    if type(ref) is not TimerRef:
+        raise TypeError(
+            f"read_timer() takes the TimerRef that send_after() or send_interval() "
+            f"returned, got {type(ref).__name__} {ref!r}"
+        )
+    if ref._thread_clock:
+        with _thread_timers.cond:
+            if ref._done:
+                return None
+            return max(0.0, ref._deadline - time.monotonic())
+    if ref._done:
+        return None
     return max(0.0, ref._deadline - anyio.current_time())

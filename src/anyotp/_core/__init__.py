@@ -33,6 +33,7 @@ from ._gen import CallRaised as CallRaised
 from ._gen import From as From
 from ._gen import call as call
 from ._gen import call_blocking as call_blocking
+from ._gen import check_timeout as check_timeout
 from ._gen import decode as decode
 from ._gen import deliver_reply as deliver_reply
 from ._gen import gen_call as gen_call
@@ -79,6 +80,7 @@ from ._process import Shutdown as Shutdown
 from ._process import Status as Status
 from ._process import cancel_exit_hook as cancel_exit_hook
 from ._process import child_tasks as child_tasks
+from ._process import crash_report as crash_report
 from ._process import current_process as current_process
 from ._process import is_process_class as is_process_class
 from ._process import log as log

@@ -75,18 +75,18 @@ class Loop:
         checkpoint: Callable[[], Any] | None = None,
     ) -> None:
         #: the backend's cancellation exception (anyio.get_cancelled_exc_class(), cached)
-        self.cancelled_exc = cancelled_exc
+        self.cancelled_exc: type[BaseException] = cancelled_exc
         #: the running task (for introspection: what a process is doing), if any
-        self.current_task = current_task
+        self.current_task: Callable[[], Any] | None = current_task
         #: "asyncio", "trio" or "thread"
-        self.kind = kind
-        self.new_waiter = new_waiter
+        self.kind: str = kind
+        self.new_waiter: Callable[[], Waiter] = new_waiter
         #: schedule ``fn(*args)`` on this loop from any thread; a closed loop drops it.
-        self.run_soon_threadsafe = run_soon_threadsafe
-        self.tid = _get_ident()
+        self.run_soon_threadsafe: Callable[..., None] = run_soon_threadsafe
+        self.tid: int = _get_ident()
         #: ``await loop.checkpoint()`` yields to the scheduler (cancellation is delivered
         #: there); None for a thread loop, which has no other task to yield to.
-        self.checkpoint = checkpoint
+        self.checkpoint: Callable[[], Any] | None = checkpoint
         #: thread loops only: the calls queued by ``run_soon_threadsafe``, which the
         #: thread runs before its next message, and how to wake the thread for them.
         self.calls: deque[tuple[Callable[..., Any], tuple[Any, ...]]] | None = None

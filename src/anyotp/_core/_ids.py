@@ -36,6 +36,7 @@ __all__ = [
     "node_id",
     "reset_local_node",
     "set_local_node",
+    "table",
 ]
 
 _pid_ids = itertools.count(1)
@@ -106,6 +107,11 @@ def set_local_node(name: str, creation: int) -> None:
 def reset_local_node() -> None:
     """Give this node a fresh default identity (after leaving a cluster)."""
     set_local_node(_default_name(), random.getrandbits(32))
+
+
+#: live local processes by PID number (filled by ``_process``; here so that
+#: :func:`pid_from_wire` finds a live process without importing the layer above)
+table: dict[int, Proc] = {}
 
 
 class PID:
@@ -181,8 +187,6 @@ def pid_from_wire(node: str, creation: int, id_: int) -> PID:
     dead local PID (an old incarnation, or a process that exited), or a remote PID."""
     nid = node_id(node, creation)
     if nid is LOCAL:
-        from ._process import table
-
         proc = table.get(id_)
         if proc is not None:
             return proc.pid

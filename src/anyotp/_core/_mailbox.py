@@ -17,6 +17,7 @@ appended concurrently is either seen by that check or wakes the waiter.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections import deque
 from collections.abc import Callable
@@ -38,7 +39,7 @@ _TWO_RECEIVERS = (
 class Mailbox:
     """The message queue of one process.  Only its owner receives from it."""
 
-    __slots__ = ("_key", "_new_waiter", "_q", "_saved", "_waiter")
+    __slots__ = ("_key", "_new_waiter", "_q", "_saved", "_waiter", "taken")
 
     def __init__(self, new_waiter: Callable[[], Waiter]) -> None:
         self._q: deque[Any] = deque()
@@ -49,6 +50,10 @@ class Mailbox:
         self._key: tuple[Matcher, ...] | None = None
         self._waiter: Waiter | None = None
         self._new_waiter = new_waiter
+        #: bumped by every owner-side change of ``_q`` other than an append (a take,
+        #: a removal, skipped messages put back): a :meth:`mark` is valid while it
+        #: has not moved.  A server loop that pops ``_q`` itself bumps it too.
+        self.taken = 0
 
     def put(self, message: Any) -> None:
         """Append ``message``; wake the receiver if it is waiting.  Any thread."""
@@ -66,22 +71,43 @@ class Mailbox:
     def __len__(self) -> int:
         return len(self._q) + len(self._saved)
 
-    def messages(self) -> list[Any]:
-        """A snapshot of the queued messages, oldest first."""
-        return [*self._saved, *self._q]
+    def messages(self, limit: int | None = None) -> list[Any]:
+        """The first ``limit`` queued messages (all if None), oldest first, without
+        copying the rest of the mailbox (``process_info`` shows ten)."""
+        return list(itertools.islice(itertools.chain(self._saved, self._q), limit))
 
     def clear(self) -> None:
         self._q.clear()
         self._saved = ()
+        self.taken += 1
 
-    def remove_first(self, predicate: Callable[[Any], bool]) -> bool:
-        """Remove the oldest message for which ``predicate`` is true (demonitor flush)."""
+    def remove_first(
+        self, predicate: Callable[[Any], bool], mark: tuple[int, int] | None = None
+    ) -> bool:
+        """Remove the oldest message for which ``predicate`` is true (demonitor flush);
+        with a valid ``mark``, only among the messages that arrived after it."""
+        if mark is not None and mark[0] == self.taken:
+            q = self._q
+            for i in range(mark[1], len(q)):
+                if predicate(q[i]):
+                    del q[i]
+                    self.taken += 1
+                    return True
+            return False
         for box in (self._saved, self._q):
             for i, m in enumerate(box):
                 if predicate(m):
                     del box[i]  # type: ignore[union-attr]
+                    self.taken += 1
                     return True
         return False
+
+    def mark(self) -> tuple[int, int]:
+        """Where the mailbox ends now: a receive for a reply tagged with a reference
+        made after this point need not look at the messages already queued, since none
+        of them can hold that reference (the BEAM's receive marker).  Pass it to
+        :meth:`receive`; it stays valid until the owner takes or removes a message."""
+        return self.taken, len(self._q)
 
     def arm(self) -> Waiter | None:
         """Publish a waiter for the next message, or return None if one is queued.
@@ -126,6 +152,7 @@ class Mailbox:
             return saved.popleft()
         q = self._q
         if q:
+            self.taken += 1
             return q.popleft()
         if timeout is None:
             # The hot path of every server loop: one coroutine frame, await the waiter.
@@ -142,6 +169,7 @@ class Mailbox:
                 else:
                     self._waiter = None
                 if q:
+                    self.taken += 1
                     return q.popleft()
         deadline = _monotonic() + timeout
         while True:
@@ -149,30 +177,40 @@ class Mailbox:
             if not await self._wait(remaining) and not q:
                 return TIMEOUT
             if q:
+                self.taken += 1
                 return q.popleft()
 
     async def receive(
-        self, key: tuple[Matcher, ...], timeout: float | None
+        self,
+        key: tuple[Matcher, ...],
+        timeout: float | None,
+        mark: tuple[int, int] | None = None,
     ) -> tuple[int, tuple[Any, ...]]:
         """Remove and return the first message matching one of ``key``'s matchers.
 
-        Returns ``(index of the matcher, extracted values)``.
+        Returns ``(index of the matcher, extracted values)``.  With a still-valid
+        ``mark`` (see :meth:`mark`) only the messages that arrived after it are
+        scanned: a receive for a fresh reference costs nothing per queued message.
 
         Raises:
             ReceiveTimeout: nothing matched within ``timeout`` seconds.
         """
+        if mark is not None and mark[0] == self.taken:
+            return await self._receive_after(key, timeout, mark[1])
         saved = self._saved
         q = self._q
         if key is not self._key:
             if saved:
                 q.extendleft(reversed(saved))
                 saved.clear()
+                self.taken += 1
             self._key = key
         n = len(key)
         deadline: float | None = None
         while True:
             while q:
                 msg = q.popleft()
+                self.taken += 1
                 try:
                     for i in range(n):
                         got = key[i](msg)
@@ -200,6 +238,52 @@ class Mailbox:
                 break
             if not await self._wait(remaining) and not q:
                 break
+        raise ReceiveTimeout(
+            f"receive(timeout={timeout}) got no matching message within {timeout} s "
+            f"({len(self)} non-matching message(s) stay in the mailbox)"
+        )
+
+    async def _receive_after(
+        self, key: tuple[Matcher, ...], timeout: float | None, start: int
+    ) -> tuple[int, tuple[Any, ...]]:
+        """:meth:`receive` from index ``start`` of ``_q`` on (a valid mark): earlier
+        messages stay where they are, unscanned.  (bench: backlog await)"""
+        q = self._q
+        n = len(key)
+        i = start
+        deadline: float | None = None
+        while True:
+            # q[i] near the right end is cheap: the tail after a mark is short.
+            while i < len(q):
+                msg = q[i]
+                for j in range(n):
+                    got = key[j](msg)
+                    if got is not None:
+                        del q[i]
+                        self.taken += 1
+                        return j, got
+                i += 1
+            if timeout is not None:
+                if deadline is None:
+                    deadline = _monotonic() + timeout
+                remaining = deadline - _monotonic()
+                if remaining <= 0:
+                    break
+            else:
+                remaining = None
+            if self._waiter is not None:
+                raise RuntimeError(_TWO_RECEIVERS)
+            w = self._new_waiter()
+            self._waiter = w
+            try:
+                if len(q) > i:  # a message raced in before the waiter was published
+                    continue
+                if remaining is None:
+                    await w
+                elif await w.wait(remaining) is TIMEOUT and len(q) <= i:
+                    break
+            finally:
+                self._waiter = None
         raise ReceiveTimeout(
             f"receive(timeout={timeout}) got no matching message within {timeout} s "
             f"({len(self)} non-matching message(s) stay in the mailbox)"

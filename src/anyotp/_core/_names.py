@@ -6,7 +6,7 @@ A process has at most one registered name; the name is released when it exits.
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeAlias, runtime_checkable
 
 from .._exceptions import NoProcess
 from ._ids import PID
@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from ._process import Proc
 
 __all__ = [
+    "Target",
     "Via",
     "ViaRegistry",
     "names",
@@ -59,6 +60,13 @@ class Via(NamedTuple):
 
     registry: Any
     key: Any
+
+
+#: Anything that names a process, for ``send``, ``cast``, ``call``, ``link``,
+#: ``monitor`` and every client function: a :class:`PID`, a registered name
+#: (``str``), or a via-name: ``Via(registry, key)``, ``("via", registry, key)``, or
+#: ``("global", name)`` (a name in the registry of the connected nodes).
+Target: TypeAlias = PID | str | Via | tuple[str, Any, Any] | tuple[str, Any]
 
 
 def resolve_via(target: Any) -> tuple[ViaRegistry, Any] | None:

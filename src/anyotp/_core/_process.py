@@ -29,20 +29,23 @@ sync API, on a thread of its own (a *thread loop*, see ``_backend.new_thread_loo
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import enum
 import logging
 import threading
+import weakref
 from collections.abc import Callable
 from types import CoroutineType
 from typing import Any, Final, Literal, Protocol
 
 import anyio
 
-from .._exceptions import NotInProcess, StartError
+from .. import _telemetry
+from .._exceptions import CallExit, NotInProcess, StartError
 from ._backend import TIMEOUT, Loop, Waiter, current_loop, thread_waiter
-from ._ids import PID, Ref
+from ._ids import PID, Ref, table
 from ._mailbox import Mailbox
 from ._names import release_name
 
@@ -62,6 +65,7 @@ __all__ = [
     "Shutdown",
     "Status",
     "cancel_exit_hook",
+    "crash_report",
     "current_process",
     "is_process_class",
     "maybe_await",
@@ -75,7 +79,9 @@ __all__ = [
     "wait_dead",
 ]
 
-log = logging.getLogger("anyotp")
+#: The process runtime's logger (crash reports, kills); behaviours log under their
+#: own concern: ``anyotp.supervisor``, ``anyotp.genserver``, ``anyotp.sync``...
+log = logging.getLogger("anyotp.process")
 
 _get_ident = threading.get_ident
 
@@ -105,8 +111,6 @@ STARTING, RUNNING, EXITING, DEAD = Status.STARTING, Status.RUNNING, Status.EXITI
 
 _NO_SHIELD: Final = contextlib.nullcontext()
 
-#: live local processes by PID number
-table: dict[int, Proc] = {}
 _current: contextvars.ContextVar[Proc | None] = contextvars.ContextVar(
     "anyotp_current_process", default=None
 )
@@ -183,7 +187,9 @@ class Proc:
         "cleanup_scope",
         "exit_reason",
         "finished",
+        "last_message",
         "links",
+        "log_crashes",
         "loop",
         "mbox",
         "monitoring",
@@ -207,11 +213,12 @@ class Proc:
 
     def __init__(self, body: Any, loop: Loop) -> None:
         #: the behaviour object (the user's Actor instance)
-        self.body = body
-        self.pid = pid = PID._new(self)
-        self.status = STARTING
-        self.mbox = Mailbox(loop.new_waiter)
-        self.loop = loop
+        self.body: Any = body
+        pid = PID._new(self)
+        self.pid: PID = pid
+        self.status: Status = STARTING
+        self.mbox: Mailbox = Mailbox(loop.new_waiter)
+        self.loop: Loop = loop
         # links as a dict used as a set: an empty dict is 64 bytes and untracked by the
         # GC, an empty set 216 bytes and tracked (bench: spawn, million)
         self.links: dict[PID, None] = {}
@@ -242,10 +249,15 @@ class Proc:
         #: the state the body last returned (introspection, ``terminate``)
         self.state: Any = None
         #: messages handled (and sends awaited) so far: the reduction count
-        self.reductions = 0
+        self.reductions: int = 0
+        #: the message being handled when the body crashed (for the crash report)
+        self.last_message: Any = None
+        #: False: a crash is not logged (``ChildSpec(log_crashes=False)``, or the
+        #: behaviour's ``log_crashes`` class attribute)
+        self.log_crashes: bool = getattr(body, "log_crashes", True)
         #: thread processes: their thread, and whether they finished (died)
         self.thread: threading.Thread | None = None
-        self.finished = False
+        self.finished: bool = False
         if loop.calls is not None:  # a thread loop: signals wake the thread
             loop.wake = self.mbox.wake
         table[pid.id] = self
@@ -560,13 +572,15 @@ async def spawn(
     shutdown: Shutdown = 5.0,
     name: Any = None,
     loop: Loop | None = None,
+    log_crashes: bool | None = None,
 ) -> PID:
     """Spawn a process running ``body`` in ``task_group``; wait for its ``init``.
 
     Like ``proc_lib:start_link``: returns once ``init`` returned.  ``owner`` makes it
     an owned child (shielded, stopped by the owner); ``link`` links it to the calling
     process; ``name`` registers it (a str or a via-name) atomically with the start;
-    ``loop`` (a thread loop) runs it on a thread instead of the task group's loop.
+    ``loop`` (a thread loop) runs it on a thread instead of the task group's loop;
+    ``log_crashes=False`` keeps its crashes out of the log.
 
     Raises:
         NotInProcess: no event loop, or ``link`` outside a process.
@@ -588,6 +602,8 @@ async def spawn(
     proc = Proc(body, loop)
     body._otp_pcb = proc
     proc.tg = task_group
+    if log_crashes is not None:
+        proc.log_crashes = log_crashes
     if parent is not None:
         proc.parent = parent.pid
     if owner is not None:
@@ -615,7 +631,10 @@ async def spawn(
             )
     ack = here.new_waiter()  # set from the process's task or thread: any thread
     try:
-        task_group.start_soon(_main, proc, args, kwargs, ack, name=type(body).__name__)
+        if loop.kind == "asyncio" and loop is here:
+            _aio_host(task_group).start(proc, _main(proc, args, kwargs, ack, False))
+        else:
+            task_group.start_soon(_main, proc, args, kwargs, ack, True, name=type(body).__name__)
     except BaseException:
         proc.die("noproc")
         raise
@@ -623,6 +642,8 @@ async def spawn(
     if type(got) is InitFailed:
         message = f"{type(body).__name__} failed to start: init exited with {got.reason!r}"
         raise StartError(message, got.reason) from got.exc
+    if _telemetry.enabled:
+        _telemetry.emit_process_spawn(proc)
     return proc.pid
 
 
@@ -636,7 +657,9 @@ def _abandon(proc: Proc, parent: Proc | None) -> None:
         parent.links.pop(proc.pid, None)
 
 
-async def _main(proc: Proc, args: tuple[Any, ...], kwargs: dict[str, Any], ack: Waiter) -> None:
+async def _main(
+    proc: Proc, args: tuple[Any, ...], kwargs: dict[str, Any], ack: Waiter, shield: bool
+) -> None:
     body = proc.body
     thread_main = getattr(body, "_otp_thread_task", None)
     if thread_main is not None:  # a thread process: this task stands for it
@@ -645,8 +668,9 @@ async def _main(proc: Proc, args: tuple[Any, ...], kwargs: dict[str, Any], ack: 
     # Owned processes are shielded from outside cancellation: their owner stops
     # them, in order.  The shield is entered before the first checkpoint.
     # (An unowned process enters a shared no-op context instead of a scope: an anyio
-    # CancelScope costs ~1 KB per process; bench: spawn, million.)
-    with anyio.CancelScope(shield=True) if proc.owner is not None else _NO_SHIELD:
+    # CancelScope costs ~1 KB per process; bench: spawn, million.  A process on a
+    # host task (asyncio) has no outer scope at all: `shield` is False.)
+    with anyio.CancelScope(shield=True) if shield and proc.owner is not None else _NO_SHIELD:
         token = _current.set(proc)
         get_task = proc.loop.current_task
         proc.task = get_task() if get_task is not None else None
@@ -686,13 +710,9 @@ async def _main(proc: Proc, args: tuple[Any, ...], kwargs: dict[str, Any], ack: 
             init_failed = InitFailed(reason, reason if isinstance(reason, BaseException) else None)
             crashed = False
         if crashed:
-            log.error(
-                "process %r (%s) crashed: %r",
-                proc.pid,
-                type(body).__name__,
-                reason,
-                exc_info=reason,
-            )
+            report_crash(proc, reason)
+            if _telemetry.enabled:
+                _telemetry.emit_process_crash(proc, reason)
         proc.status = EXITING
         with anyio.CancelScope(shield=True) as cleanup:
             proc.cleanup_scope = cleanup
@@ -705,6 +725,8 @@ async def _main(proc: Proc, args: tuple[Any, ...], kwargs: dict[str, Any], ack: 
         if cleanup.cancel_called:  # killed while stopping children or in terminate
             reason = "killed"
         proc.die(reason)
+        if _telemetry.enabled:
+            _telemetry.emit_process_exit(proc, reason)
         if init_failed is not None and ack is not None:
             # Only now: when start() raises, the children init started are stopped
             # and the name is free again (OTP's start_link returns after cleanup).
@@ -712,6 +734,90 @@ async def _main(proc: Proc, args: tuple[Any, ...], kwargs: dict[str, Any], ack: 
         _current.reset(token)
         if outer_cancel is not None:
             raise outer_cancel
+
+
+# ------------------------------------------------------- the asyncio process host
+
+
+class _AioHost:
+    """The processes spawned into one anyio task group, on asyncio.
+
+    anyio's ``TaskGroup.start_soon`` costs a task handle, a wrapper coroutine, a task
+    state, events and callbacks per task: a third of a process's spawn time and
+    objects (bench: spawn, million).  On asyncio a process is instead a bare task of
+    the loop, and one *host* task -- an ordinary child of the task group -- stands
+    for all of them: the group does not exit before the host, the host does not exit
+    before the last of its processes, and when the group is cancelled the host stops
+    its unowned processes with ``"shutdown"`` (owned ones are stopped by their owners,
+    in order) and waits for every one.  So nothing outlives its task group, and
+    cancelling a tree stops it top-down, as with one task per process.
+    """
+
+    __slots__ = ("__weakref__", "errors", "procs", "running", "tg", "waiter")
+
+    def __init__(self, tg: Any) -> None:
+        self.tg = tg
+        self.procs: dict[Any, Proc] = {}
+        self.waiter: Waiter | None = None
+        self.running = True
+        self.errors: list[BaseException] = []
+
+    def start(self, proc: Proc, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro, name=type(proc.body).__name__)
+        self.procs[task] = proc
+        task.add_done_callback(self._done)
+
+    def _done(self, task: Any) -> None:
+        self.procs.pop(task, None)
+        if not task.cancelled():
+            exc = task.exception()
+            if exc is not None:  # KeyboardInterrupt, SystemExit: the group gets it
+                self.errors.append(exc)
+        w = self.waiter
+        if w is not None and (not self.procs or self.errors):
+            w.set(None)
+
+    async def _wait_all(self) -> None:
+        loop = current_loop()
+        assert loop is not None
+        while self.procs and not self.errors:
+            self.waiter = w = loop.new_waiter()
+            try:
+                await w
+            finally:
+                self.waiter = None
+
+    async def run(self) -> None:
+        try:
+            await self._wait_all()
+        except BaseException:  # the group is cancelled (or failed): stop what is ours
+            with anyio.CancelScope(shield=True):
+                for proc in list(self.procs.values()):
+                    if proc.owner is None:
+                        proc.force_exit("shutdown")
+                self.errors.clear()
+                await self._wait_all()
+            raise
+        finally:
+            self.running = False
+            if _aio_hosts.get(self.tg) is self:
+                del _aio_hosts[self.tg]
+        if self.errors:
+            raise self.errors[0]
+
+
+_aio_hosts: weakref.WeakKeyDictionary[Any, _AioHost] = weakref.WeakKeyDictionary()
+
+
+def _aio_host(task_group: Any) -> _AioHost:
+    """The running host of ``task_group``, started on first use (raises like
+    ``start_soon`` if the group is not active)."""
+    host = _aio_hosts.get(task_group)
+    if host is None or not host.running:
+        host = _AioHost(task_group)
+        task_group.start_soon(host.run, name="anyotp processes")
+        _aio_hosts[task_group] = host
+    return host
 
 
 async def stop_owned(proc: Proc) -> None:
@@ -728,6 +834,60 @@ async def stop_owned(proc: Proc) -> None:
     while proc.owned:
         child, shutdown = proc.owned.popitem()
         await stop(child, "shutdown", shutdown)
+
+
+# ----------------------------------------------------------------- crash reports
+
+
+def crash_report(proc: Proc, reason: Any) -> dict[str, Any]:
+    """The structured fields of a crash report, like OTP's ``proc_lib`` crash report:
+    ``pid``, ``name`` (registered), ``behaviour`` (the class), ``reason``,
+    ``initial_call`` (``module.Class.init``) and ``last_message`` (being handled)."""
+    cls = type(proc.body)
+    return {
+        "pid": proc.pid,
+        "name": proc.name,
+        "behaviour": cls.__name__,
+        "reason": reason,
+        "initial_call": f"{cls.__module__}.{cls.__qualname__}.init",
+        "last_message": proc.last_message,
+    }
+
+
+def report_crash(proc: Proc, reason: BaseException) -> None:
+    """Log a crash once, as OTP's logger does, unless it is handled elsewhere.
+
+    The record (logger ``anyotp.process``) carries ``record.crash_report`` (see
+    :func:`crash_report`).  Not logged: a process that opted out (``log_crashes``),
+    a failure the behaviour delivers to a handler (``_otp_crash_handled`` returns
+    True: a task whose result goes to its owner).  A process that crashed because its
+    own ``call`` failed (``CallExit``: the server's crash was reported already) gets
+    a one-line warning, without a second traceback.
+    """
+    if not proc.log_crashes:
+        return
+    handled = getattr(proc.body, "_otp_crash_handled", None)
+    if handled is not None and handled(reason):
+        return
+    extra = {"crash_report": crash_report(proc, reason)}
+    if isinstance(reason, CallExit):
+        log.warning(
+            "process %r (%s) exited: its call to %r failed (%s)",
+            proc.pid,
+            type(proc.body).__name__,
+            reason.server,
+            reason.reason,
+            extra=extra,
+        )
+        return
+    log.error(
+        "process %r (%s) crashed: %r",
+        proc.pid,
+        type(proc.body).__name__,
+        reason,
+        exc_info=reason,
+        extra=extra,
+    )
 
 
 # ----------------------------------------------------------------- helpers

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from .._exceptions import NoProcess, NotInProcess
 from ._backend import current_loop
 from ._ids import LOCAL, PID, Ref
-from ._names import names, resolve_via
+from ._names import Target, names, resolve_via
 from ._process import (
     _REDUCTION_MASK,
     DEAD,
@@ -66,9 +66,6 @@ __all__ = [
 
 #: Head of a cast message: ``("$gen_cast", request)``, like OTP's ``$gen_cast``.
 CAST_TAG = "$gen_cast"
-
-#: Anything that names a process: a PID, a registered name, or a via-name.
-Target = Any
 
 
 class Transport(Protocol):
@@ -264,13 +261,11 @@ def cast_nowait(target: Target, request: Any) -> None:
         NoProcess: ``target`` is a name nobody registered.
         TypeError: ``target`` is not a PID, a str or a via-name.
     """
-    if type(target) is PID:
-        send_nowait(target, (CAST_TAG, request))
-        return
-    try:
-        send_nowait(target, (CAST_TAG, request))
-    except NoProcess:
-        raise NoProcess(noproc_message("cast()", target), target) from None
+    if type(target) is not PID:
+        # resolved here, not in send_nowait, so an error names cast() and keeps its
+        # cause (an unknown name, a missing key, a dead registry)
+        target = lookup(target, "cast()")
+    send_nowait(target, (CAST_TAG, request))
 
 
 _sends = 0

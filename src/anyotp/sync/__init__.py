@@ -40,6 +40,11 @@ Errors
     table).  A handler that raises does not stop the server: ``handle_call``'s error
     goes to the caller, ``handle_cast``'s is logged; the state is kept.
 
+An event loop for thread-first programs
+    :func:`loop_thread` runs an event loop in a background thread that hosts async
+    processes (``lt.start(Cls, ...)`` returns a PID to ``call``), and stops them all,
+    in order, when its ``with`` block ends.
+
 When not to use it
     In async code, use ``anyotp.GenServer``: blocking calls are refused on an
     event-loop thread, since they would stall every async process on it.
@@ -49,6 +54,8 @@ from .._exceptions import GenServerError as GenServerError
 from .._exceptions import GenServerTimeoutError as GenServerTimeoutError
 from ._client import call as call
 from ._client import cast as cast
+from ._loop_thread import LoopThread as LoopThread
+from ._loop_thread import loop_thread as loop_thread
 from ._server import GenServer as GenServer
 from ._server import TypedGenServer as TypedGenServer
 
@@ -56,7 +63,9 @@ __all__ = [
     "GenServer",
     "GenServerError",
     "GenServerTimeoutError",
+    "LoopThread",
     "TypedGenServer",
     "call",
     "cast",
+    "loop_thread",
 ]

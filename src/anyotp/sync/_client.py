@@ -207,7 +207,7 @@ def cast(target: Target, request: Any) -> None:
         cast_nowait(target, request)
     except NoProcess as e:
         raise GenServerNoProc(
-            f"cast(..., {short(request)}) to {target!r} failed: {e}",
+            str(e).replace("cast()", f"cast(..., {short(request)})", 1),
             server=target,
             request=request,
             reason="noproc",

@@ -1,10 +1,12 @@
 """Sync GenServers: the thread-based API of seeds 001/002, on the process core.
 
-A sync server is a :class:`~anyotp._core._process.Process` whose body is a thread
-instead of a task: it has a PID and a mailbox, exit signals, links and monitors, it can
-be registered, supervised, and called from async code.  Only the loop differs:
+A sync server is a process of the core (a :class:`~anyotp._core.Proc`, the process
+control block, that the server object points to as ``_otp_pcb``) whose body is a
+thread instead of a task: it has a PID and a mailbox, exit signals, links and
+monitors, it can be registered, supervised, and called from async code.  Only the
+loop differs:
 
-* ``_prepare`` gives the process a *thread loop*: its ``tid`` is the server thread, its
+* ``_otp_new_loop`` gives the process a *thread loop*: its ``tid`` is the server thread, its
   waiters are locks, and its ``run_soon_threadsafe`` (which the core uses to deliver
   exit signals from other threads) appends to an out-of-band queue that the thread
   drains before every message -- so an exit signal overtakes queued messages, as in
@@ -29,12 +31,14 @@ import atexit
 import logging
 import threading
 import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any, ClassVar, Final, Generic, Self, TypeVar, get_args, get_origin
 from typing import cast as _type_cast
 
 import anyio
 
+from .._actor import Callbacks, check_callbacks
 from .._core import (
     CALL,
     CAST,
@@ -63,6 +67,7 @@ from .._core import (
     thread_waiter,
 )
 from .._exceptions import GenServerError, GenServerTimeoutError
+from .._genserver import wrong_kind
 from ._client import blocking_call, clamp, require_no_event_loop, short
 from ._typecheck import ANYTHING, MessageType, compile_message_type
 
@@ -75,6 +80,14 @@ _get_ident = threading.get_ident
 CastMsg = TypeVar("CastMsg")
 CallMsg = TypeVar("CallMsg")
 State = TypeVar("State")
+
+_SYNC_CALLBACKS: Callbacks = {
+    "init": ("*args", False),
+    "handle_call": ("message, state", False),
+    "handle_cast": ("message, state", False),
+    "handle_info": ("message, state", False),
+    "terminate": ("state", False),
+}
 
 #: Seconds the interpreter-exit hook gives each server still running to stop.
 AT_EXIT_STOP_TIMEOUT: Final = 5.0
@@ -182,6 +195,7 @@ class TypedGenServer(Generic[CastMsg, CallMsg, State]):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        check_callbacks(cls, _SYNC_CALLBACKS, " (for async callbacks, use anyotp.GenServer)")
         alias = _declared_alias(cls)
         if alias is None:
             return  # not (re)parameterised here: keep the inherited checks
@@ -528,6 +542,10 @@ class TypedGenServer(Generic[CastMsg, CallMsg, State]):
                     return
                 proc.status = EXITING
             proc.unlink_all_quietly()  # the starter gets the error; links get nothing
+            if isinstance(e, ProcessExit):  # exit_process(self_pid(), reason) in init
+                self._otp_finish(proc, e.reason)
+                ack.set(InitFailed(e.reason, None))
+                return
             self._otp_finish(proc, e)
             ack.set(InitFailed(e, e))
             return
@@ -555,6 +573,7 @@ class TypedGenServer(Generic[CastMsg, CallMsg, State]):
                 return _SIGNALLED
             if q:
                 proc.reductions += 1
+                mbox.taken += 1  # invalidates receive marks (Mailbox.mark)
                 return q.popleft()
             # The core mailbox protocol: publish the waiter, then re-check, so a
             # message (or signal) appended concurrently either is seen here or
@@ -583,6 +602,7 @@ class TypedGenServer(Generic[CastMsg, CallMsg, State]):
                     break
                 if msg is _GONE:
                     return
+                proc.last_message = msg  # for a crash report
                 kind = decode(msg, proc.parent, self.trap_exit)
                 if kind == CALL:
                     state = on_call(msg[1], msg[2], state)
@@ -619,7 +639,7 @@ class TypedGenServer(Generic[CastMsg, CallMsg, State]):
                 return state
             from_.reply(state)
         else:
-            from_.fail(ValueError(f"unknown system request {request!r}"))
+            from_.fail(wrong_kind(self, request))
         return state
 
     def _otp_on_call(self, from_: From, message: Any, state: Any) -> Any:
@@ -699,6 +719,8 @@ class TypedGenServer(Generic[CastMsg, CallMsg, State]):
         if not _is_killed(reason):
             try:
                 self.terminate(state)
+            except ProcessExit as e:  # exit_process(self_pid(), r) in terminate: exit with r
+                reason = e.reason
             except Exception as e:
                 log.error(
                     "%s %r: terminate() raised %r", type(self).__name__, proc.pid, e, exc_info=e
@@ -819,6 +841,35 @@ def _finished(proc: Proc) -> bool:
     # A function, not an attribute test, because another thread may set the flag
     # between two reads (mypy would otherwise narrow the second read away).
     return proc.finished
+
+
+class _OnInstances:
+    """Wraps a method so that calling it on the class (``Counter.start()``) raises an
+    error naming that class and the fix, instead of Python's "missing self"."""
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self.fn = fn
+        self.__doc__ = fn.__doc__
+        self.__name__ = fn.__name__
+        self.__wrapped__ = fn
+
+    def __get__(self, obj: Any, cls: type | None = None) -> Any:
+        if obj is not None:
+            return self.fn.__get__(obj, cls)
+        name = getattr(cls, "__name__", "GenServer")
+        method = self.fn.__name__
+
+        def on_class(*args: Any, **kwargs: Any) -> Any:
+            raise GenServerError(
+                f"{name}.{method}() was called on the class {name}, not on a server: "
+                f"create one and call it there: `server = {name}(); server.{method}(...)`"
+            )
+
+        return on_class
+
+
+for _method in ("start", "stop", "cast", "call"):
+    setattr(TypedGenServer, _method, _OnInstances(getattr(TypedGenServer, _method)))
 
 
 class GenServer(TypedGenServer[dict[str, Any], dict[str, Any], State]):

@@ -43,7 +43,7 @@ class ExitWatch:
         loop = current_loop()
         if loop is None:
             raise NotInProcess("watch_exit() needs a running event loop")
-        self.pid = pid
+        self.pid: PID = pid
         self._reason: Any = TIMEOUT
         self._waiter = loop.new_waiter()
         on_exit(proc, DeathWatch(self._waiter))

@@ -1,0 +1,154 @@
+"""Plausible mistakes are caught early, with a message naming the mistake and the fix."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+import pytest
+
+from anyotp import Actor, GenServer, StateMachine, Task, call
+from anyotp.sync import GenServer as SyncGenServer
+from anyotp.sync import GenServerError
+
+pytestmark = pytest.mark.anyio
+
+
+class Echo(GenServer):
+    async def handle_call(self, request: Any, from_: Any, state: Any) -> Any:
+        return request, state
+
+
+class TestCallbacksCheckedAtClassDefinition:
+    def test_a_handle_call_without_async_is_refused_naming_the_fix(self) -> None:
+        with pytest.raises(
+            TypeError,
+            match=r"Bad.handle_call must be a coroutine function: "
+            r"write `async def handle_call\(self, request, from_, state\)`",
+        ):
+
+            class Bad(GenServer):
+                def handle_call(self, request: Any, from_: Any, state: Any) -> Any:  # type: ignore[override]
+                    return request, state
+
+    @pytest.mark.parametrize("method", ["handle_cast", "handle_info"])
+    def test_a_handle_cast_or_info_without_async_is_refused(self, method: str) -> None:
+        def handler(self: Any, message: Any, state: Any) -> Any:
+            return state
+
+        with pytest.raises(TypeError, match=rf"Bad.{method} must be a coroutine function"):
+            type("Bad", (GenServer,), {method: handler})
+
+    def test_elixirs_two_argument_handle_call_is_refused_naming_the_parameters(self) -> None:
+        async def handle_call(self: Any, request: Any, state: Any) -> Any:
+            return request, state
+
+        with pytest.raises(
+            TypeError,
+            match=r"Bad.handle_call\(self, request, state\) takes 2 argument\(s\) after self, "
+            r"but the runtime calls it as handle_call\(self, request, from_, state\)",
+        ):
+            type("Bad", (GenServer,), {"handle_call": handle_call})
+
+    def test_a_from_added_to_handle_cast_is_refused(self) -> None:
+        async def handle_cast(self: Any, request: Any, from_: Any, state: Any) -> Any:
+            return state
+
+        with pytest.raises(TypeError, match=r"Bad.handle_cast\(self, request, from_, state\)"):
+            type("Bad", (GenServer,), {"handle_cast": handle_cast})
+
+    def test_a_handle_event_with_the_wrong_arity_is_refused(self) -> None:
+        async def handle_event(self: Any, event_type: Any, content: Any, state: Any) -> Any:
+            return None
+
+        with pytest.raises(TypeError, match=r"Bad.handle_event"):
+            type("Bad", (StateMachine,), {"handle_event": handle_event})
+
+    def test_an_async_handler_on_a_sync_server_is_refused(self) -> None:
+        async def handle_cast(self: Any, message: Any, state: Any) -> Any:
+            return state
+
+        with pytest.raises(
+            TypeError,
+            match=r"Bad.handle_cast must be a plain function.*use "
+            r"anyotp.GenServer",
+        ):
+            type("Bad", (SyncGenServer,), {"handle_cast": handle_cast})
+
+    def test_defaults_and_star_args_are_accepted(self) -> None:
+        class Fine(GenServer):
+            async def handle_call(self, request: Any, from_: Any, state: Any = None) -> Any:
+                return request, state
+
+            async def handle_info(self, *args: Any) -> Any:
+                return args[-1]
+
+        assert Fine.handle_call is not None
+
+
+class TestTimeouts:
+    @pytest.mark.parametrize(
+        ("timeout", "error", "message"),
+        [
+            (-1, ValueError, r"timeout must be >= 0 seconds"),
+            ("5", TypeError, r"timeout must be a number of seconds or None.*got str '5'"),
+            (True, TypeError, r"got bool True"),
+            (float("nan"), ValueError, r"timeout must be >= 0"),
+        ],
+    )
+    async def test_a_bad_call_timeout_is_refused_before_anything_is_sent(
+        self, timeout: Any, error: type[Exception], message: str
+    ) -> None:
+        async with anyio.create_task_group() as tg:
+            pid = await Echo.start(task_group=tg)
+            with pytest.raises(error, match=message):
+                await call(pid, "x", timeout=timeout)
+            assert await call(pid, "y", timeout=1) == "y"  # an int is fine
+            tg.cancel_scope.cancel()
+
+    async def test_a_bad_receive_timeout_is_refused(self) -> None:
+        got: list[BaseException] = []
+        done = anyio.Event()
+
+        class Receiver(Actor):
+            async def run(self, state: Any) -> Any:
+                try:
+                    await self.receive(("x", lambda: None), timeout=-0.5)
+                except ValueError as e:
+                    got.append(e)
+                done.set()
+                self.stop()
+
+        async with anyio.create_task_group() as tg:
+            await Receiver.start(task_group=tg)
+            with anyio.fail_after(5):
+                await done.wait()
+        assert "receive(): timeout must be >= 0" in str(got[0])
+
+
+class TestTasks:
+    async def test_task_spawn_of_a_coroutine_object_is_refused_naming_the_fix(self) -> None:
+        async def work() -> int:
+            return 1
+
+        async with anyio.create_task_group() as tg:
+            with pytest.raises(TypeError, match=r"got a coroutine object: pass the function"):
+                await Task.spawn(work(), tg)  # type: ignore[arg-type]
+            handle = await Task.spawn(work, tg)
+            assert await handle.join() == 1
+
+
+class TestSyncServerOnTheClass:
+    def test_start_called_on_the_class_names_that_class_and_the_fix(self) -> None:
+        class Counter(SyncGenServer[int]):
+            def init(self) -> int:
+                return 0
+
+        with pytest.raises(
+            GenServerError,
+            match=r"Counter.start\(\) was called on the class Counter, not on a server: "
+            r"create one and call it there: `server = Counter\(\); server.start",
+        ):
+            Counter.start()  # type: ignore[call-arg]
+        with pytest.raises(GenServerError, match=r"Counter.cast\(\) was called on the class"):
+            Counter.cast({})  # type: ignore[call-arg]
