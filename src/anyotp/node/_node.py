@@ -89,12 +89,19 @@ class Peer:
 
     __slots__ = ("cid", "creation", "keeper", "last_seen", "name", "subject")
 
+    name: str
+    creation: int
+    cid: int | None
+    keeper: PID | None
+    last_seen: float
+    subject: str
+
     def __init__(self, name: str, creation: int, cid: int | None) -> None:
         self.name = name
         self.creation = creation
         self.cid = cid
         #: the node's keeper process (it spawns processes for other nodes)
-        self.keeper: PID | None = None
+        self.keeper = None
         self.subject = f"{PREFIX}.node.{subject_token(name)}"
         self.last_seen = time.monotonic()
 
@@ -119,6 +126,19 @@ class Node:
         max_payload: the largest envelope in bytes the server accepts.
         incarnations: how many times this node joined (1, then +1 per rejoin).
     """
+
+    name: str
+    urls: list[str]
+    url: str
+    cookie: str | bytes
+    heartbeat_timeout: float
+    sealer: Sealer
+    creation: int
+    subject: str
+    max_payload: int
+    incarnations: int
+    keeper: PID | None
+    server: NatsServer | None
 
     def __init__(
         self,
@@ -163,9 +183,9 @@ class Node:
         self._wake: asyncio.Event | None = None
         self._up = threading.Event()
         #: the keeper process (set by start()), which watches local processes
-        self.keeper: PID | None = None
+        self.keeper = None
         #: the embedded server this node started, if any
-        self.server: NatsServer | None = None
+        self.server = None
         self.max_payload = 1024 * 1024
         self.incarnations = 0
         self.on("hb", self._on_hb)
