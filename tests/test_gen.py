@@ -93,3 +93,42 @@ class TestCallByName:
             with pytest.raises(CallNoProc, match="via-name"):
                 await call(("via", reg, "missing"), "ping")
             tg.cancel_scope.cancel()
+
+
+class TestNothingOutlivesACall:
+    async def test_a_process_that_made_a_timed_call_is_freed_when_it_exits(self) -> None:
+        # A timed call's timeout must not keep the caller (and its state) reachable
+        # until the timeout would have expired.
+        import gc
+        import weakref
+
+        from anyotp import GenServer, call, exit_process
+        from anyotp.testing import watch_exit
+
+        class State:
+            pass
+
+        class Echo(GenServer):
+            async def handle_call(self, request: Any, from_: Any, state: Any) -> Any:
+                return request, state
+
+        refs: list[weakref.ref[State]] = []
+
+        class Caller(GenServer):
+            async def init(self, server: Any) -> None:
+                self.big = State()
+                refs.append(weakref.ref(self.big))
+                await call(server, "x", timeout=30.0)
+
+        async with anyio.create_task_group() as tg:
+            server = await Echo.start(task_group=tg)
+            caller = await Caller.start(server, task_group=tg)
+            watch = watch_exit(caller)
+            exit_process(caller, "kill")
+            await watch.reason()
+            del watch
+            await wait_until(
+                lambda: gc.collect() >= 0 and refs[0]() is None,
+                what="the dead caller's state to be freed",
+            )
+            tg.cancel_scope.cancel()

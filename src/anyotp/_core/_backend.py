@@ -15,6 +15,7 @@ a trio nursery) raises the backend's cancellation exception out of ``wait``.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import math
 import sys
@@ -96,6 +97,8 @@ class Loop:
 # --------------------------------------------------------------------------- asyncio
 
 
+_EMPTY_CONTEXT: Final = contextvars.Context()
+
 #: Granularity of the asyncio timeout wheel, in seconds.  A timed wait ends between
 #: its deadline and one tick later, never early.
 _TICK: Final = 0.005
@@ -123,7 +126,9 @@ class _AioTimeouts:
         bucket = self._buckets.get(tick)
         if bucket is None:
             bucket = self._buckets[tick] = {}
-            loop.call_at(tick * _TICK, self._fire, tick)
+            # In an empty context: call_at keeps the caller's context (the calling
+            # process, its state) until the tick fires, long after a call returned.
+            loop.call_at(tick * _TICK, self._fire, tick, context=_EMPTY_CONTEXT)
         bucket[fut] = None
         return tick
 

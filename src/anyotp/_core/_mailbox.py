@@ -53,7 +53,7 @@ class Mailbox:
         #: bumped by every owner-side change of ``_q`` other than an append (a take,
         #: a removal, skipped messages put back): a :meth:`mark` is valid while it
         #: has not moved.  A server loop that pops ``_q`` itself bumps it too.
-        self.taken = 0
+        self.taken: int = 0
 
     def put(self, message: Any) -> None:
         """Append ``message``; wake the receiver if it is waiting.  Any thread."""
