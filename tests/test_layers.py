@@ -77,7 +77,8 @@ RANKS: dict[str, int] = {
     "anyotp.node._pg": 32,
     "anyotp.node._transport": 32,
     "anyotp.node._api": 33,
-    "anyotp.node": 34,
+    "anyotp.node._remote": 34,  # a GenServer that spawns through _api
+    "anyotp.node": 35,
     "anyotp": 40,
 }
 

@@ -250,3 +250,40 @@ class TestLimits:
                 await anyotp.send(pid, b"x" * (me.max_payload + 1))
             await anyotp.send(pid, "small")
             assert await p.expect("got") == "got 'small'"
+
+
+class TestSupervision:
+    async def test_a_supervisor_restarts_a_child_on_another_node_and_stops_it(
+        self, nats_server: NatsServer, peers: Callable[..., PeerNode]
+    ) -> None:
+        async with anyotp.node.start("tester", url=nats_server.url, cookie=COOKIE):
+            p = peers(nats_server.url, "host")
+            name = (await p.expect("ready")).split()[1]
+            await wait_until(lambda: anyotp.node.this_node().peer(name) is not None)
+            inbox: queue.Queue[Any] = queue.Queue()
+            spec = anyotp.ChildSpec(
+                "echo", anyotp.node.RemoteChild, args=(name, "nodehelp:Echo", "sup")
+            )
+            async with anyio.create_task_group() as tg:
+                me = await Collector.start(inbox, task_group=tg)
+                sup = await anyotp.Supervisor.start([spec], task_group=tg)
+                [child] = await anyotp.Supervisor.which_children(sup)
+                assert child.pid is not None
+                first = await anyotp.call(child.pid, "remote")
+                assert anyotp.node.node(first) == name
+                assert await anyotp.call(first, "x") == ("sup", "x", name)
+                anyotp.exit_process(first, "kill")  # the remote child dies: restarted
+
+                async def restarted() -> Any:
+                    [c] = await anyotp.Supervisor.which_children(sup)
+                    if c.pid is None or c.pid == child.pid:
+                        return None
+                    return await anyotp.call(c.pid, "remote")
+
+                second = await wait_until(restarted, what="a new remote child")
+                assert second != first
+                assert await anyotp.call(second, "y") == ("sup", "y", name)
+                ref = await anyotp.call(me, ("monitor", second))
+                await anyotp.Supervisor.terminate_child(sup, "echo")
+                assert await next_message(inbox) == ("DOWN", ref, "process", second, "shutdown")
+                tg.cancel_scope.cancel()

@@ -38,6 +38,7 @@ from ._codec import MessageTooLarge as MessageTooLarge
 from ._codec import Sealer as Sealer
 from ._node import DEFAULT_HEARTBEAT_TIMEOUT as DEFAULT_HEARTBEAT_TIMEOUT
 from ._node import Node as Node
+from ._remote import RemoteChild as RemoteChild
 from ._server import NatsServer as NatsServer
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "MessageTooLarge",
     "NatsServer",
     "Node",
+    "RemoteChild",
     "Sealer",
     "is_alive",
     "join",
