@@ -20,7 +20,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
 .DEFAULT_GOAL := help
 
-.PHONY: help venv demo test lint verifytypes format bench clean
+.PHONY: help venv demo test lint verifytypes format bench bench-smoke clean
 
 help: ## Show this help
 	@echo "anyotp make targets:"
@@ -72,6 +72,11 @@ verifytypes: $(STAMP) ## pyright --verifytypes anyotp (the public API fully type
 # empty test run must fail the target (and therefore .ci/run).
 test: lint ## Lint, then run the test suite (PYTEST_ARGS=...)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# A scaled-down run of every benchmark scenario with its count checks: lost or
+# reordered messages fail it (exit status 1); missed ratio targets do not.
+bench-smoke: $(STAMP) ## A quick benchmark run on asyncio and trio (CI: counts, not ratios)
+	$(BIN)/python bench/run.py --quick --backends asyncio,trio
 
 format: $(STAMP) ## ruff format + ruff check --fix
 	$(BIN)/ruff format .

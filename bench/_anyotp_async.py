@@ -14,7 +14,18 @@ import anyio
 from _common import Round, check_count, exit_now, rss_bytes
 
 import anyotp
-from anyotp import ANY, PID, Actor, GenServer, call, cast, exit_process, is_alive, send_nowait
+from anyotp import (
+    ANY,
+    PID,
+    Actor,
+    GenServer,
+    call,
+    cast,
+    cast_nowait,
+    exit_process,
+    is_alive,
+    send_nowait,
+)
 
 
 class Counter(GenServer):
@@ -68,6 +79,25 @@ async def call_latency_no_timeout(size: dict[str, int]) -> Round:
 
 
 async def cast_throughput(size: dict[str, int]) -> Round:
+    """``cast_nowait`` (a plain function: it never yields), then one call."""
+    n = size["n"]
+    async with anyio.create_task_group() as tg:
+        pid = await Counter.start(task_group=tg)
+        t0 = time.perf_counter()
+        for _ in range(n):
+            cast_nowait(pid, "incr")
+        got = await call(pid, "get", timeout=None)
+        dt = time.perf_counter() - t0
+        tg.cancel_scope.cancel()
+    r = Round({"msgs_per_s": n / dt})
+    check_count(r.errors, "count seen by the final call", got, n)
+    return r
+
+
+async def await_cast_throughput(size: dict[str, int]) -> Round:
+    """``await cast`` (a coroutine with the reduction budget: it yields to the loop
+    every ``REDUCTIONS`` casts, so the server drains as the client sends), then one
+    call.  run.py shows it against the ``cast_nowait`` row of the same run."""
     n = size["n"]
     async with anyio.create_task_group() as tg:
         pid = await Counter.start(task_group=tg)
@@ -351,6 +381,7 @@ ROUNDS = {
     ("call_latency", "anyotp"): call_latency,
     ("call_latency", "anyotp-timeout-none"): call_latency_no_timeout,
     ("cast_throughput", "anyotp"): cast_throughput,
+    ("cast_throughput", "anyotp-await-cast"): await_cast_throughput,
     ("fan_in", "anyotp"): fan_in,
     ("spawn", "anyotp-tg-cancel"): spawn_tg_cancel,
     ("spawn", "anyotp-exit-process"): spawn_exit_process,

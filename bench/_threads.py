@@ -339,17 +339,15 @@ def pykka_ping_pong(size: dict[str, int]) -> Round:
 
 
 # =========================================================================
-# anyotp.sync -- PLACEHOLDER SECTION.
-#
-# Written against the announced API (another engineer is writing anyotp.sync):
+# anyotp.sync: the synchronous API (a thread process on the same core as the async
+# API: one mailbox, one decoder, one call).
 #     class Counter(anyotp.sync.GenServer):
 #         def init(self) -> int
 #         def handle_call(self, message: dict, state) -> (reply, state)
 #         def handle_cast(self, message: dict, state) -> state
 #     server.start(); server.call({...}, timeout=None); server.cast({...}); server.stop()
-# (It has landed meanwhile: call()'s default timeout is None.)
-# Until `import anyotp.sync` works, the worker reports these rows as
-# "skipped: anyotp.sync not available".
+# call()'s default timeout is None.  If `import anyotp.sync` fails, the worker
+# reports these rows as "skipped: anyotp.sync not available".
 # =========================================================================
 
 

@@ -53,7 +53,10 @@ PLAN: dict[str, dict[str, list[str]]] = {
         "async": ["raw", "anyotp", "anyotp-timeout-none", "fauxtp"],
         "thread": ["raw", "pykka"],
     },
-    "cast_throughput": {"async": ["raw", "anyotp", "fauxtp"], "thread": ["raw", "pykka"]},
+    "cast_throughput": {
+        "async": ["raw", "anyotp", "anyotp-await-cast", "fauxtp"],
+        "thread": ["raw", "pykka"],
+    },
     "fan_in": {"async": ["raw", "anyotp", "fauxtp"], "thread": ["raw", "pykka"]},
     "spawn": {
         "async": [
@@ -78,6 +81,9 @@ PLAN: dict[str, dict[str, list[str]]] = {
 FRESH_PER_REPEAT = {"spawn", "million"}
 #: Peers are informational: by default they run once (no best-of), to save time.
 PEERS = {"fauxtp", "pykka"}
+#: anyotp rows shown against another anyotp row of the same run instead of a target:
+#: impl -> (the impl it is divided by, its label in Notes).
+VERSUS: dict[str, tuple[str, str]] = {"anyotp-await-cast": ("anyotp", "cast_nowait")}
 
 #: metric -> unit shown in the table
 UNITS = {
@@ -183,7 +189,8 @@ def label(scenario: str, backend: str, impl: str, size: dict[str, int]) -> str:
     if impl == "anyotp-backlog":
         return f"anyotp, {size.get('backlog', 0):,} backlog"
     return {
-        "anyotp": "anyotp",
+        "anyotp": "anyotp (cast_nowait)" if scenario == "cast_throughput" else "anyotp",
+        "anyotp-await-cast": "anyotp (await cast)",
         "anyotp-timeout-none": "anyotp (timeout=None)",
         "anyotp-tg-cancel": "anyotp, stop: tg cancel",
         "anyotp-exit-process": "anyotp, stop: exit_process",
@@ -362,7 +369,7 @@ def judge(row: Row, baseline: dict[str, float] | None, size: dict[str, int]) -> 
     if baseline is not None and row.value is not None and baseline.get(row.metric):
         row.ratio = row.value / baseline[row.metric]
     kind, bound = TARGETS.get((row.scenario, row.metric), ("", 0.0))
-    is_anyotp = row.impl.startswith("anyotp")
+    is_anyotp = row.impl.startswith("anyotp") and row.impl not in VERSUS
     if not kind:
         row.status = "info"
         return
@@ -623,6 +630,7 @@ def main(argv: list[str] | None = None) -> int:
                             r.notes = f"{keep}; {r.notes}" if r.notes else keep
             rows.extend(new)
         _mark_fastest_stop(rows, job)
+        _note_versus(rows, job)
     elapsed = time.perf_counter() - started
 
     print_table(rows)
@@ -658,6 +666,23 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"wrote {args.json}")
     return 1 if any(r.status in ("FAIL", "ERROR") for r in rows) else 0
+
+
+def _note_versus(rows: list[Row], job: Job) -> None:
+    """For rows in VERSUS (``await cast``), note their figure against the row they are
+    compared with (``cast_nowait``), measured in the same run."""
+    mine = [r for r in rows if r.scenario == job.scenario and r.backend == job.backend]
+    for r in mine:
+        if r.impl not in VERSUS or r.value is None or r.status in ("FAIL", "ERROR"):
+            continue
+        other, name = VERSUS[r.impl]
+        ref = [x for x in mine if x.impl == other and x.metric == r.metric and x.value]
+        if not ref:
+            continue
+        ratio = r.value / (ref[0].value or 1.0)
+        note = f"{ratio:.2f}{X} {name}"
+        r.notes = f"{note}; {r.notes}" if r.notes else note
+        r.raw.setdefault("versus", {})[name] = ratio
 
 
 def _mark_fastest_stop(rows: list[Row], job: Job) -> None:

@@ -1501,3 +1501,27 @@ class TestFootprint:
             per_process = (len(gc.get_objects()) - before) / n
             tg.cancel_scope.cancel()
         assert per_process <= budget, f"{per_process:.1f} GC-tracked objects per idle server"
+
+
+class TestStartIntoACancelledGroup:
+    async def test_a_process_started_while_its_group_is_cancelled_is_stopped(self) -> None:
+        from anyotp import GenServer, StartError
+
+        class Slow(GenServer):
+            async def terminate(self, reason: Any, state: Any) -> None:
+                await anyio.sleep(0.02)  # the group is still cancelling meanwhile
+
+        late: list[Any] = []
+        with anyio.fail_after(5):
+            async with anyio.create_task_group() as tg:
+                await Slow.start(task_group=tg)
+                tg.cancel_scope.cancel()
+                with anyio.CancelScope(shield=True):
+                    try:
+                        late.append(await Slow.start(task_group=tg))
+                    except StartError as e:  # trio: cancelled in its init
+                        late.append(e)
+        assert late
+        if not isinstance(late[0], StartError):
+            assert not is_alive(late[0])
+        assert anyotp.processes() == []

@@ -20,6 +20,7 @@ import functools
 import math
 import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any, Final, Protocol
@@ -114,15 +115,21 @@ class _AioTimeouts:
     (bench: call_latency, anyotp timeout=5.0 vs timeout=None.)
     """
 
-    __slots__ = ("_buckets", "_loop")
+    __slots__ = ("_buckets", "_loop", "_time")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self._buckets: dict[int, dict[asyncio.Future[Any], None]] = {}
+        # The loop's clock: asyncio's is time.monotonic behind a Python method; call
+        # the C function itself (bench: call_latency, fan_in).  Others (uvloop) keep
+        # their own.
+        self._time: Callable[[], float] = (
+            time.monotonic if type(loop).time is asyncio.BaseEventLoop.time else loop.time
+        )
 
     def add(self, fut: asyncio.Future[Any], timeout: float) -> int:
         loop = self._loop
-        tick = int((loop.time() + timeout) / _TICK) + 1
+        tick = int((self._time() + timeout) / _TICK) + 1
         bucket = self._buckets.get(tick)
         if bucket is None:
             bucket = self._buckets[tick] = {}

@@ -273,7 +273,12 @@ def _begin(
     if proc.status is DEAD:  # died between lookup and monitor
         monitors.pop(from_, None)
         raise _noproc(target, request, timeout)
-    proc.mbox.put((tag, from_, request))
+    # Mailbox.put, inlined (bench: call_latency, fan_in): append, then wake.
+    mbox = proc.mbox
+    mbox._q.append((tag, from_, request))
+    mw = mbox._waiter
+    if mw is not None:
+        mw.set(None)
     return from_, proc, pid
 
 

@@ -753,19 +753,24 @@ class _AioHost:
     cancelling a tree stops it top-down, as with one task per process.
     """
 
-    __slots__ = ("__weakref__", "errors", "procs", "running", "tg", "waiter")
+    __slots__ = ("__weakref__", "errors", "procs", "running", "stopping", "tg", "waiter")
 
     def __init__(self, tg: Any) -> None:
         self.tg = tg
         self.procs: dict[Any, Proc] = {}
         self.waiter: Waiter | None = None
         self.running = True
+        self.stopping = False
         self.errors: list[BaseException] = []
 
     def start(self, proc: Proc, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro, name=type(proc.body).__name__)
         self.procs[task] = proc
         task.add_done_callback(self._done)
+        if self.stopping and proc.owner is None:
+            # started into a group that is being cancelled: as a task started there
+            # would be cancelled at once, the process is stopped at once
+            proc.force_exit("shutdown")
 
     def _done(self, task: Any) -> None:
         self.procs.pop(task, None)
@@ -791,6 +796,7 @@ class _AioHost:
         try:
             await self._wait_all()
         except BaseException:  # the group is cancelled (or failed): stop what is ours
+            self.stopping = True
             with anyio.CancelScope(shield=True):
                 for proc in list(self.procs.values()):
                     if proc.owner is None:
