@@ -21,9 +21,12 @@ Run::
 
     python examples/demo.py [PATH] [--workers N] [--backend asyncio|trio]
                             [--limit N] [--no-progress] [--observer [--port N]]
+                            [--nodes N [--kill-node-after SECONDS]]
 
 With ``--observer`` the application stays up after the analysis, with the web
-observer on http://127.0.0.1:8090/ (``--port``), until Ctrl-C.
+observer on http://127.0.0.1:8090/ (``--port``), until Ctrl-C.  With ``--nodes N``
+the same parse runs over N worker nodes (OS processes) and an embedded NATS server:
+see ``examples/demo_nodes.py``.
 """
 
 from __future__ import annotations
@@ -461,6 +464,40 @@ def print_summary(s: Summary, path: str, shown: int = 10) -> None:
         console.print(failed)
 
 
+# ------------------------------------------------- distributed mode (demo_nodes.py)
+
+
+def add_node_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--nodes N`` and ``--kill-node-after SECONDS`` (``2`` or ``2s``)."""
+    parser.add_argument(
+        "--nodes", type=int, default=0, help="worker nodes (OS processes) over NATS; 0: none"
+    )
+    parser.add_argument(
+        "--kill-node-after",
+        type=lambda text: float(text.removesuffix("s")),
+        default=None,
+        metavar="SECONDS",
+        help="SIGKILL the last worker node this long after the start (e.g. 2s)",
+    )
+
+
+def main_nodes(args: argparse.Namespace) -> int:
+    """The same parse over ``args.nodes`` worker nodes: see ``examples/demo_nodes.py``."""
+    import demo_nodes
+
+    paths = find_sources(args.path, args.limit)
+    totals, seconds = anyio.run(
+        demo_nodes.run_nodes,
+        paths,
+        args.nodes,
+        args.kill_node_after,
+        args.backend,
+        backend=args.backend,
+    )
+    demo_nodes.print_nodes_summary(totals, seconds, args.path, args.nodes)
+    return 0 if totals.done == totals.total else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     default = sysconfig.get_paths()["stdlib"]
@@ -471,6 +508,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-progress", action="store_true", help="plain progress lines")
     parser.add_argument("--observer", action="store_true", help="serve the web observer")
     parser.add_argument("--port", type=int, default=8090, help="the observer's port")
+    add_node_arguments(parser)  # --nodes, --kill-node-after: see examples/demo_nodes.py
     args = parser.parse_args(argv)
     if args.workers < 1:
         parser.error("--workers must be at least 1")
@@ -488,6 +526,8 @@ def main(argv: list[str] | None = None) -> int:
     fancy = not args.no_progress and Console is not None and sys.stdout.isatty()
     handlers = [RichHandler(show_path=False)] if fancy else None  # logs above the bar
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s", handlers=handlers)
+    if args.nodes:
+        return main_nodes(args)
     summary, status = None, 0
     try:
         run = functools.partial(run_demo, args.path, args.workers, args.limit, not args.no_progress)

@@ -67,6 +67,18 @@ RANKS: dict[str, int] = {
     "anyotp.observer._server": 35,
     "anyotp.observer": 36,
     # public re-exports only
+    # distribution over NATS (the node extra): a transport behind the core's seam
+    "anyotp.node._server": 29,  # stdlib only
+    "anyotp.node._seam": 29,
+    "anyotp.node._codec": 30,
+    "anyotp.node._node": 31,
+    "anyotp.node._keeper": 31,  # a GenServer
+    "anyotp.node._global": 32,
+    "anyotp.node._pg": 32,
+    "anyotp.node._transport": 32,
+    "anyotp.node._api": 33,
+    "anyotp.node._remote": 34,  # a GenServer that spawns through _api
+    "anyotp.node": 35,
     "anyotp": 40,
 }
 

@@ -42,6 +42,7 @@ def run(
     backend_options: dict[str, Any] | None = None,
     signals: tuple[signal.Signals, ...] = _DEFAULT_SIGNALS,
     observer: int | ChildSpec | None = None,
+    node: contextlib.AbstractAsyncContextManager[Any] | None = None,
     **kwargs: Any,
 ) -> int:
     """Run ``root`` as the program: start it, wait for it, stop it on a signal.
@@ -59,6 +60,9 @@ def run(
             root runs, on 127.0.0.1 unless the spec says otherwise.  If it cannot
             start (the port is taken), the error is logged, the root is stopped
             and ``run`` returns 1.
+        node: run as a node of a cluster: ``anyotp.node.start("worker1", url=...)``
+            (not entered yet; ``run`` enters it before the root starts and leaves the
+            cluster after the root stopped, on a signal too).
 
     Returns:
         0 if the root exited ``"normal"`` or was stopped by a signal; 1 otherwise.
@@ -78,6 +82,7 @@ def run(
         kwargs,
         signals,
         observer,
+        node,
         backend=backend,
         backend_options=backend_options,
     )
@@ -90,7 +95,11 @@ async def _main(
     kwargs: dict[str, Any],
     signals: tuple[signal.Signals, ...],
     observer: int | ChildSpec | None = None,
+    node: contextlib.AbstractAsyncContextManager[Any] | None = None,
 ) -> int:
+    if node is not None:
+        async with node:
+            return await _main(cls, args, kwargs, signals, observer)
     stopped_by_signal = False
     use_signals = bool(signals) and threading.current_thread() is threading.main_thread()
     body = cls()
