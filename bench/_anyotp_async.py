@@ -19,6 +19,7 @@ from anyotp import (
     PID,
     Actor,
     GenServer,
+    Task,
     call,
     cast,
     cast_nowait,
@@ -348,6 +349,55 @@ async def selective_no_backlog(size: dict[str, int]) -> Round:
     return await _selective(size, 0)
 
 
+# ---------------------------------------------------------------- backlog_await
+
+
+class Awaiter(Actor):
+    """Queues ``backlog`` unrelated messages to itself, then times ``n`` awaits of
+    tasks it starts (``Task.async_`` + ``Task.await_``): an await scans only what
+    arrived after its task started, whatever the backlog."""
+
+    async def init(self, n: int, backlog: int, out: dict[str, Any]) -> None:
+        self.n = n
+        self.backlog = backlog
+        self.out = out
+
+    async def run(self, state: Any) -> Any:
+        for i in range(self.backlog):
+            send_nowait(self.pid, ("noise", i))
+        waited = 0.0
+        results = 0
+        for i in range(self.n):
+            task = await Task.async_(int, i)
+            t0 = time.perf_counter()
+            results += await Task.await_(task) == i
+            waited += time.perf_counter() - t0
+        self.out["s"] = waited
+        self.out["results"] = results
+        info = anyotp.process_info(self.pid)
+        self.out["left"] = info["message_queue_len"] if info else -1
+        self.stop()
+
+
+async def _backlog_await(size: dict[str, int], backlog: int) -> Round:
+    n = size["n"]
+    out: dict[str, Any] = {}
+    async with anyio.create_task_group() as tg:
+        await Awaiter.start(n, backlog, out, task_group=tg)
+    r = Round({"us_per_await": out["s"] / n * 1e6})
+    check_count(r.errors, "task results received", out["results"], n)
+    check_count(r.errors, "unrelated messages left in the mailbox", out["left"], backlog)
+    return r
+
+
+async def backlog_await(size: dict[str, int]) -> Round:
+    return await _backlog_await(size, size["backlog"])
+
+
+async def backlog_await_empty(size: dict[str, int]) -> Round:
+    return await _backlog_await(size, 0)
+
+
 # ---------------------------------------------------------------------- million
 
 
@@ -389,5 +439,7 @@ ROUNDS = {
     ("ping_pong", "anyotp"): ping_pong,
     ("selective_receive", "anyotp-no-backlog"): selective_no_backlog,
     ("selective_receive", "anyotp-backlog"): selective_backlog,
+    ("backlog_await", "anyotp-no-backlog"): backlog_await_empty,
+    ("backlog_await", "anyotp-backlog"): backlog_await,
     ("million", "anyotp"): million,
 }

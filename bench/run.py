@@ -39,6 +39,7 @@ SCENARIOS = [
     "spawn",
     "ping_pong",
     "selective_receive",
+    "backlog_await",
     "million",
     "sync_call",
     "sync_cast",
@@ -70,6 +71,7 @@ PLAN: dict[str, dict[str, list[str]]] = {
     },
     "ping_pong": {"async": ["raw", "anyotp", "fauxtp"], "thread": ["raw", "pykka"]},
     "selective_receive": {"async": ["anyotp-no-backlog", "anyotp-backlog"]},
+    "backlog_await": {"async": ["anyotp-no-backlog", "anyotp-backlog"]},
     "million": {"async": ["raw", "anyotp"]},
     # ---- sync API (anyotp.sync): skipped rows until `import anyotp.sync` works ----
     "sync_call": {"thread": ["raw", "anyotp.sync", "anyotp.sync-timeout-5"]},
@@ -94,6 +96,7 @@ UNITS = {
     "kib_per_server": "KiB/idle server",
     "round_trips_per_s": "round trips/s",
     "ms": "ms for all receives",
+    "us_per_await": "µs/await",
     "spawns_per_s": "spawns/s",
     "rss_gib": "GiB RSS total",
     "kib_per_process": "KiB/process",
@@ -110,6 +113,7 @@ TARGETS: dict[tuple[str, str], tuple[str, float]] = {
     ("spawn", "kib_per_server"): ("max", 1.5),
     ("ping_pong", "round_trips_per_s"): ("min", 0.9),
     ("selective_receive", "ms"): ("max", 2.0),
+    ("backlog_await", "us_per_await"): ("max", 2.0),
     ("million", "spawns_per_s"): ("abs_min", 30_000),
     ("million", "rss_gib"): ("abs_max", 8.0),
     ("million", "live"): ("abs_min", 1_000_000),
@@ -375,7 +379,7 @@ def judge(row: Row, baseline: dict[str, float] | None, size: dict[str, int]) -> 
         return
     if kind == "max":
         row.target = f"≤ {bound:g}{X} " + (
-            "no backlog" if row.scenario == "selective_receive" else "raw"
+            "no backlog" if row.scenario in ("selective_receive", "backlog_await") else "raw"
         )
     elif kind == "min":
         row.target = f"≥ {bound:g}{X} raw"
