@@ -152,3 +152,15 @@ class TestSyncServerOnTheClass:
             Counter.start()  # type: ignore[call-arg]
         with pytest.raises(GenServerError, match=r"Counter.cast\(\) was called on the class"):
             Counter.cast({})  # type: ignore[call-arg]
+
+
+class TestRunInsideALoop:
+    async def test_run_inside_a_running_loop_names_the_fix(self) -> None:
+        import anyotp
+        from anyotp import Supervisor
+
+        class App(Supervisor):
+            pass
+
+        with pytest.raises(RuntimeError, match=r"anyotp.run\(App\) starts its own event loop.*"):
+            anyotp.run(App)

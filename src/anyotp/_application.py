@@ -25,7 +25,7 @@ from typing import Any
 import anyio
 
 from ._child_spec import ChildSpec
-from ._core import Proc, is_process_class, spawn, table, wait_dead
+from ._core import Proc, current_loop, is_process_class, spawn, table, wait_dead
 from ._exceptions import StartError
 
 log = logging.getLogger("anyotp.application")
@@ -75,6 +75,13 @@ def run(
         cls = root
     if not (isinstance(cls, type) and is_process_class(cls)):
         raise TypeError(f"run() takes a process class or a ChildSpec, got {root!r}")
+    if current_loop() is not None:
+        raise RuntimeError(
+            f"anyotp.run({cls.__name__}) starts its own event loop, and this thread already "
+            f"runs one: from async code, start the root in a task group instead "
+            f"(`await {cls.__name__}.start(task_group=tg)`), or call run() from a plain "
+            "thread"
+        )
     status: int = anyio.run(
         _main,
         cls,
