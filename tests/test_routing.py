@@ -187,15 +187,18 @@ class TestFairness:
             try:
                 await wait_until(lambda: handled[0] > 1_000, what="the flood reached the server")
                 await Ticker.start(ticks, task_group=tg)
-                started = anyio.current_time()
-                await wait_until(lambda: len(ticks) >= 3, timeout=3.0, what="three ticks")
-                assert handled[0] > 1_000
+                before = handled[0]
+                # A starved ticker would not tick at all until the flood ends; the
+                # deadline is generous so that a loaded machine does not fail the test.
+                await wait_until(lambda: len(ticks) >= 3, timeout=10.0, what="three ticks")
+                during = handled[0]
             finally:
                 stop.set()
                 for t in threads:
                     t.join()
-            # 10x slack over the nominal 30 ms: a starved ticker would take seconds
-            assert ticks[2] - started < 0.3, f"3 ticks of 10 ms took {ticks[2] - started:.2f} s"
+            # the server kept handling the flood while the ticker ticked: they shared
+            # the loop (without the reduction budget the ticker waits for the flood)
+            assert during > before
             tg.cancel_scope.cancel()
 
     async def test_an_actor_whose_run_never_awaits_lets_a_sibling_stop_it(self) -> None:
