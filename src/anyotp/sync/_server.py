@@ -114,10 +114,6 @@ _GONE: Final = _Marker("killed")
 _standalone: dict[int, TypedGenServer[Any, Any, Any]] = {}
 
 
-def _noop() -> None:
-    pass
-
-
 def _is_killed(reason: Any) -> bool:
     return type(reason) is str and reason == "killed"
 
