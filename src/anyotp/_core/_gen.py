@@ -249,9 +249,9 @@ def _begin(
         pid = target
     else:
         try:
-            pid = lookup(target, "call()")
-        except NoProcess:
-            raise _noproc(target, request, timeout) from None
+            pid = lookup(target, f"call(..., {request!r})")
+        except NoProcess as e:  # keep the cause: an unknown name, a key, a dead registry
+            raise CallNoProc(str(e), target, request, timeout, "noproc") from None
     proc = pid._proc
     from_ = From(None if me is None else me.pid, waiter)
     if proc is None:
