@@ -366,3 +366,27 @@ class TestTransitionOrder:
             pid = await Bad.start(task_group=tg)
             await wait_until(lambda: not is_alive(pid), timeout=2, what="the exit")
         assert "'next_event' is not allowed in a state enter call" in caplog.text
+
+
+class TestSystemRequestsAsync:
+    async def test_replace_state_takes_an_async_function(self) -> None:
+        from anyotp import get_state, replace_state
+
+        class Light(StateMachine):
+            async def init(self) -> Any:
+                return "off", 0
+
+            async def handle_event(
+                self, event_type: Any, content: Any, state: Any, data: Any
+            ) -> Any:
+                return KeepState()
+
+        async def swap(pair: tuple[str, int]) -> tuple[str, int]:
+            await anyio.lowlevel.checkpoint()
+            return "on", pair[1] + 1
+
+        async with anyio.create_task_group() as tg:
+            pid = await Light.start(task_group=tg)
+            assert await replace_state(pid, swap) == ("on", 1)
+            assert await get_state(pid) == ("on", 1)
+            tg.cancel_scope.cancel()

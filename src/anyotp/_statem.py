@@ -97,6 +97,8 @@ else:
     D = TypeVar("D")
 
 _TIMEOUT_TAG = "$statem_timeout"
+#: what _otp_translate returns for a system request (answered by the loop)
+_SYSTEM_EVENT: tuple[Any, Any] = ("$system", None)
 _MASK = REDUCTIONS - 1
 
 
@@ -231,6 +233,9 @@ class StateMachine(Actor, Generic[S, D]):
                     await checkpoint()  # the reduction budget, as in the GenServer loop
                 if event is None:
                     continue
+                if event is _SYSTEM_EVENT:  # answered between events, not an event
+                    await self._otp_system(msg[1], msg[2])
+                    continue
                 event_type, content = event
             if event_type != "timeout" and "timeout" in self._otp_timers:
                 self._otp_cancel("timeout")  # any event cancels the event timeout
@@ -252,8 +257,7 @@ class StateMachine(Actor, Generic[S, D]):
         if kind == PARENT_EXIT:
             raise ProcessExit(msg[2])
         if kind == SYSTEM:
-            self._otp_system(msg[1], msg[2])
-            return None
+            return _SYSTEM_EVENT
         if type(msg) is tuple:
             n = len(msg)
             if n == 4 and msg[0] == _TIMEOUT_TAG:
@@ -265,14 +269,14 @@ class StateMachine(Actor, Generic[S, D]):
                 return ("timeout", key[1]) if type(key) is tuple else key, content
         return "info", msg
 
-    def _otp_system(self, from_: From, request: Any) -> None:
+    async def _otp_system(self, from_: From, request: Any) -> None:
         """System requests between events: the state is ``(state, data)``."""
         op = request[0]
         if op == "get_state":
             from_.reply((self._otp_sm_state, self._otp_sm_data))
         elif op == "replace_state":
             try:
-                new = request[1]((self._otp_sm_state, self._otp_sm_data))
+                new = await maybe_await(request[1]((self._otp_sm_state, self._otp_sm_data)))
                 self._otp_sm_state, self._otp_sm_data = new
             except Exception as e:  # like sys:replace_state/2: the caller gets the error
                 from_.fail(e)
