@@ -139,6 +139,32 @@ class TestMessagesAndCalls:
                     await anyotp.call(pid, "hang", timeout=None)
                 assert info.value.reason == "noconnection"
 
+    async def test_a_reply_ends_the_calls_monitor_on_both_nodes(
+        self, nats_server: NatsServer, peers: Callable[..., PeerNode]
+    ) -> None:
+        from anyotp._core import get_transport
+        from anyotp._core._routing import _remote_watches
+
+        async with anyotp.node.start("tester", url=nats_server.url, cookie=COOKIE):
+            p = peers(nats_server.url, "p6")
+            name = (await p.expect("ready")).split()[1]
+            hang = await remote(p, "hanger")
+            echo = await anyotp.node.spawn(name, "nodehelp:Echo", "t")
+            books = await anyotp.node.spawn(name, "nodehelp:Books")
+            out = get_transport()._books[name].monitors_out  # type: ignore[union-attr]
+            for i in range(5):
+                assert await anyotp.call(echo, i) == ("t", i, name)
+            # replied: no monitor left here, and none there (no demonitor was sent)
+            assert out == {}
+            assert _remote_watches == {}
+            assert await anyotp.call(books, "held") == 0
+            # not replied (a timeout): the demonitor goes to the server's node
+            with pytest.raises(anyotp.CallTimeout):
+                await anyotp.call(hang, "hang", timeout=0.2)
+            assert out == {}
+            assert _remote_watches == {}
+            assert await anyotp.call(books, "held") == 0
+
     async def test_remote_spawn_imports_the_class_by_its_qualified_name(
         self, nats_server: NatsServer, peers: Callable[..., PeerNode]
     ) -> None:
