@@ -10,7 +10,7 @@ from typing import Any
 
 import anyio
 import pytest
-from nodehelp import COOKIE, PeerNode
+from nodehelp import COOKIE, Echo, PeerNode
 
 import anyotp
 import anyotp.node
@@ -313,3 +313,45 @@ class TestSupervision:
                 await anyotp.Supervisor.terminate_child(sup, "echo")
                 assert await next_message(inbox) == ("DOWN", ref, "process", second, "shutdown")
                 tg.cancel_scope.cancel()
+
+    async def test_start_child_with_a_node_supervises_the_child_there(
+        self, nats_server: NatsServer, peers: Callable[..., PeerNode]
+    ) -> None:
+        async with anyotp.node.start("tester", url=nats_server.url, cookie=COOKIE):
+            p = peers(nats_server.url, "host")
+            name = (await p.expect("ready")).split()[1]
+            await wait_until(lambda: anyotp.node.this_node().peer(name) is not None)
+            spec = anyotp.node.child_spec(
+                name, anyotp.ChildSpec("echo", Echo, args=("there",), shutdown=2.0)
+            )
+            assert spec.id == "echo"
+            assert spec.actor_class is anyotp.node.RemoteChild
+            assert spec.args == (name, Echo, "there")
+            assert spec.shutdown == 2.0
+            async with anyio.create_task_group() as tg:
+                sup = await anyotp.Supervisor.start([], task_group=tg)
+                stand_in = await anyotp.Supervisor.start_child(sup, spec)
+                first = await anyotp.call(stand_in, "remote")
+                assert anyotp.node.node(first) == name
+                assert await anyotp.call(first, "x") == ("there", "x", name)
+                anyotp.exit_process(first, "kill")  # the remote child dies: restarted
+
+                async def restarted() -> Any:
+                    [c] = await anyotp.Supervisor.which_children(sup)
+                    if c.pid is None or c.pid == stand_in:
+                        return None
+                    return await anyotp.call(c.pid, "remote")
+
+                second = await wait_until(restarted, what="a new remote child")
+                assert anyotp.node.node(second) == name
+                assert second != first
+                await anyotp.Supervisor.terminate_child(sup, "echo")
+                with pytest.raises(CallNoProc):
+                    await anyotp.call(second, "y")
+                tg.cancel_scope.cancel()
+
+    async def test_child_spec_refuses_a_local_name(self) -> None:
+        with pytest.raises(anyotp.SupervisorError, match="no local name"):
+            anyotp.node.child_spec("n@h", anyotp.ChildSpec("echo", Echo, name="echo"))
+        with pytest.raises(TypeError):
+            anyotp.node.child_spec("n@h", "echo")  # type: ignore[arg-type]
