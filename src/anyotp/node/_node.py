@@ -316,6 +316,7 @@ class Node:
     async def _join(self) -> None:
         self._wake = asyncio.Event()
         self._outq.clear()
+        self._burst = False
         await self._connect()
         self.incarnations += 1
         await self._setup_jetstream()
