@@ -106,3 +106,18 @@ class Echo(anyotp.GenServer):
 
     async def handle_call(self, request: Any, from_: anyotp.From, state: str) -> Any:
         return ((state, request, anyotp.node.node()), state)
+
+
+class Books(anyotp.GenServer):
+    """Answers how many monitors other nodes hold on this node's processes (its own
+    caller's excepted): ``nodehelp:Books``."""
+
+    async def init(self) -> None:
+        return None
+
+    async def handle_call(self, request: Any, from_: anyotp.From, state: None) -> Any:
+        from anyotp._core import get_transport
+
+        books = get_transport()._books  # type: ignore[union-attr]
+        held = sum(len(b.monitors_in) for b in books.values()) - 1  # this call's
+        return (held, state)

@@ -10,7 +10,7 @@ from typing import Any
 
 import anyio
 import pytest
-from nodehelp import COOKIE, PeerNode
+from nodehelp import COOKIE, Echo, PeerNode
 
 import anyotp
 import anyotp.node
@@ -138,6 +138,32 @@ class TestMessagesAndCalls:
                 with anyio.fail_after(3), pytest.raises(CallExit) as info:
                     await anyotp.call(pid, "hang", timeout=None)
                 assert info.value.reason == "noconnection"
+
+    async def test_a_reply_ends_the_calls_monitor_on_both_nodes(
+        self, nats_server: NatsServer, peers: Callable[..., PeerNode]
+    ) -> None:
+        from anyotp._core import get_transport
+        from anyotp._core._routing import _remote_watches
+
+        async with anyotp.node.start("tester", url=nats_server.url, cookie=COOKIE):
+            p = peers(nats_server.url, "p6")
+            name = (await p.expect("ready")).split()[1]
+            hang = await remote(p, "hanger")
+            echo = await anyotp.node.spawn(name, "nodehelp:Echo", "t")
+            books = await anyotp.node.spawn(name, "nodehelp:Books")
+            out = get_transport()._books[name].monitors_out  # type: ignore[union-attr]
+            for i in range(5):
+                assert await anyotp.call(echo, i) == ("t", i, name)
+            # replied: no monitor left here, and none there (no demonitor was sent)
+            assert out == {}
+            assert _remote_watches == {}
+            assert await anyotp.call(books, "held") == 0
+            # not replied (a timeout): the demonitor goes to the server's node
+            with pytest.raises(anyotp.CallTimeout):
+                await anyotp.call(hang, "hang", timeout=0.2)
+            assert out == {}
+            assert _remote_watches == {}
+            assert await anyotp.call(books, "held") == 0
 
     async def test_remote_spawn_imports_the_class_by_its_qualified_name(
         self, nats_server: NatsServer, peers: Callable[..., PeerNode]
@@ -287,3 +313,45 @@ class TestSupervision:
                 await anyotp.Supervisor.terminate_child(sup, "echo")
                 assert await next_message(inbox) == ("DOWN", ref, "process", second, "shutdown")
                 tg.cancel_scope.cancel()
+
+    async def test_start_child_with_a_node_supervises_the_child_there(
+        self, nats_server: NatsServer, peers: Callable[..., PeerNode]
+    ) -> None:
+        async with anyotp.node.start("tester", url=nats_server.url, cookie=COOKIE):
+            p = peers(nats_server.url, "host")
+            name = (await p.expect("ready")).split()[1]
+            await wait_until(lambda: anyotp.node.this_node().peer(name) is not None)
+            spec = anyotp.node.child_spec(
+                name, anyotp.ChildSpec("echo", Echo, args=("there",), shutdown=2.0)
+            )
+            assert spec.id == "echo"
+            assert spec.actor_class is anyotp.node.RemoteChild
+            assert spec.args == (name, Echo, "there")
+            assert spec.shutdown == 2.0
+            async with anyio.create_task_group() as tg:
+                sup = await anyotp.Supervisor.start([], task_group=tg)
+                stand_in = await anyotp.Supervisor.start_child(sup, spec)
+                first = await anyotp.call(stand_in, "remote")
+                assert anyotp.node.node(first) == name
+                assert await anyotp.call(first, "x") == ("there", "x", name)
+                anyotp.exit_process(first, "kill")  # the remote child dies: restarted
+
+                async def restarted() -> Any:
+                    [c] = await anyotp.Supervisor.which_children(sup)
+                    if c.pid is None or c.pid == stand_in:
+                        return None
+                    return await anyotp.call(c.pid, "remote")
+
+                second = await wait_until(restarted, what="a new remote child")
+                assert anyotp.node.node(second) == name
+                assert second != first
+                await anyotp.Supervisor.terminate_child(sup, "echo")
+                with pytest.raises(CallNoProc):
+                    await anyotp.call(second, "y")
+                tg.cancel_scope.cancel()
+
+    async def test_child_spec_refuses_a_local_name(self) -> None:
+        with pytest.raises(anyotp.SupervisorError, match="no local name"):
+            anyotp.node.child_spec("n@h", anyotp.ChildSpec("echo", Echo, name="echo"))
+        with pytest.raises(TypeError):
+            anyotp.node.child_spec("n@h", "echo")  # type: ignore[arg-type]

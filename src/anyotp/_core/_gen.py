@@ -1,7 +1,8 @@
 """The generic server protocol, like OTP's ``gen``: one ``call``, ``From``, one decoder.
 
 ``call`` is built the OTP way: monitor the server, send ``(tag, from_, request)``,
-wait for the reply or the DOWN, demonitor.  :class:`From` is data -- the caller's PID
+wait for the reply or the DOWN, demonitor.  To a remote server the monitor and the
+request go as one signal (``Transport.call``).  :class:`From` is data -- the caller's PID
 and a :class:`Ref` -- so a reply can come from any process, on any node; the local
 fast path keeps the caller's waiter behind it.  Every behaviour decodes its mailbox
 with :func:`decode` (calls, casts, system requests, the parent's EXIT, info).
@@ -259,12 +260,9 @@ def _begin(
             raise _noproc(target, request, timeout)
         ref = from_.ref
         _aliases[ref] = from_
-        if not watch_remote(ref, from_, from_.pid, pid):
+        if not watch_remote(ref, from_, from_.pid, pid, (tag, from_, request)):
             del _aliases[ref]
             raise _noproc(target, request, timeout)
-        t = get_transport()
-        assert t is not None
-        t.send(pid, (tag, from_, request))
         return from_, None, pid
     if proc is me:
         raise _calling_self(target, request, timeout)

@@ -93,6 +93,10 @@ class Transport(Protocol):
     def demonitor(self, ref: Ref, target: PID) -> None:
         """The monitor ``ref`` of a remote process was removed."""
 
+    def call(self, watcher: PID | None, ref: Ref, target: PID, message: Any) -> None:
+        """A call: :meth:`monitor` ``target`` under ``ref``, then :meth:`send` it
+        ``message``, as one signal (a reply to ``ref`` may end the monitor)."""
+
     def down(self, ref: Ref, pid: PID, reason: Any) -> None:
         """A local process that a remote watcher monitored (``ref``) died."""
 
@@ -457,14 +461,20 @@ def demonitor(ref: Ref, *, flush: bool = False) -> bool:
     return target is not None
 
 
-def watch_remote(ref: Ref, hook: ExitHook, watcher: PID | None, target: PID) -> bool:
-    """Monitor the remote ``target`` under ``ref`` with ``hook`` (a call's ``From``);
+def watch_remote(
+    ref: Ref, hook: ExitHook, watcher: PID | None, target: PID, message: Any = None
+) -> bool:
+    """Monitor the remote ``target`` under ``ref`` with ``hook`` (a call's ``From``),
+    and send it ``message`` in the same signal if it is not None (a call's request);
     False if there is no transport to reach it."""
     t = _transport
     if t is None:
         return False
     _remote_watches[ref] = hook
-    t.monitor(watcher, ref, target)
+    if message is None:
+        t.monitor(watcher, ref, target)
+    else:
+        t.call(watcher, ref, target, message)
     return True
 
 

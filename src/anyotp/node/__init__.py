@@ -39,6 +39,7 @@ from ._codec import Sealer as Sealer
 from ._node import DEFAULT_HEARTBEAT_TIMEOUT as DEFAULT_HEARTBEAT_TIMEOUT
 from ._node import Node as Node
 from ._remote import RemoteChild as RemoteChild
+from ._remote import child_spec as child_spec
 from ._server import NatsServer as NatsServer
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
     "Node",
     "RemoteChild",
     "Sealer",
+    "child_spec",
     "is_alive",
     "join",
     "leave",

@@ -6,9 +6,11 @@ Threading
     asyncio thread (``anyotp-node-io``).  "The I/O loop" below is whichever of the
     two runs the client.  The node's entry points (``post``, ``nodes``,
     ``monitor_node``) are plain functions that work from any thread.  Outgoing
-    envelopes go through one FIFO drained by one task on the I/O loop, so the order
-    of calls is the order on the wire: with core NATS ordered per connection, every
-    signal between two processes arrives in the order it was sent.  Envelopes queued
+    envelopes go through one FIFO drained by one task on the I/O loop (the first of a
+    burst posted on the I/O loop itself, with nothing queued, goes to the client at
+    once), so the order of calls is the order on the wire: with core NATS ordered
+    per connection, every signal between two processes arrives in the order it was
+    sent.  Envelopes queued
     together for one node travel as one NATS message (a batch frame).
 
 Membership, in three layers
@@ -170,6 +172,7 @@ class Node:
         self._reincarnation_hooks: list[Callable[[], None]] = []
         self._outq: collections.deque[tuple[str, bytes]] = collections.deque()
         self._wake_pending = False
+        self._burst = False
         self._loop_ident = 0
         self._refused = False
         self._stopping = False
@@ -306,13 +309,14 @@ class Node:
             raise
         self._nc = nc
         self.max_payload = nc.max_payload
-        await nc.subscribe(self.subject, cb=self._on_envelope)
-        await nc.subscribe(HB_SUBJECT, cb=self._on_envelope)
+        for subject in (self.subject, HB_SUBJECT):
+            _inline(await nc.subscribe(subject, cb=self._on_envelope), self._take)
         await nc.subscribe(DISCONNECT_SUBJECT, cb=self._on_disconnect_advisory)
 
     async def _join(self) -> None:
         self._wake = asyncio.Event()
         self._outq.clear()
+        self._burst = False
         await self._connect()
         self.incarnations += 1
         await self._setup_jetstream()
@@ -414,7 +418,20 @@ class Node:
     # ---------------------------------------------------------- outgoing data
 
     def post(self, subject: str, data: bytes) -> None:
-        """Queue ``data`` for ``subject`` (any thread); sent in call order."""
+        """Queue ``data`` for ``subject`` (any thread); sent in call order.
+
+        On the I/O loop's own thread, the first envelope of a burst (nothing queued
+        ahead of it) goes to the client at once, from the calling task: a call or a
+        reply saves the loop iteration the drain task would take.  What follows in
+        the same iteration is queued and batched, as from other threads.
+        """
+        if (
+            not self._outq
+            and not self._burst
+            and threading.get_ident() == self._loop_ident
+            and self._publish_now(subject, data)
+        ):
+            return
         self._outq.append((subject, data))
         if not self._wake_pending:
             self._wake_pending = True
@@ -447,6 +464,38 @@ class Node:
         """Seal an envelope for every node (creation 0) and queue it on ``otp.hb``."""
         data = self.sealer.seal((kind, self.name, self.creation, 0, *fields), self.max_payload)
         self.post(HB_SUBJECT, data)
+
+    def _publish_now(self, subject: str, data: bytes) -> bool:
+        # Hand one message to the client without a task switch: its publish only
+        # appends to its buffer and wakes its flusher unless that buffer is full (then
+        # it would wait for a flush), so drive it to its end here when it is not.
+        nc = self._nc
+        loop = self._loop
+        pending = getattr(nc, "_pending_data_size", None)
+        limit = getattr(nc, "_max_pending_size", None)
+        if (
+            loop is None
+            or type(pending) is not int
+            or type(limit) is not int
+            or (limit > 0 and pending + len(data) + len(subject) + 64 > limit)
+            or not nc.is_connected
+        ):
+            return False
+        self._burst = True
+        loop.call_soon(self._end_burst)
+        coro = nc.publish(subject, data)
+        try:
+            coro.send(None)
+        except StopIteration:
+            return True
+        except Exception as exc:
+            log.debug("node %s: publish to %s: %r", self.name, subject, exc)
+            return True
+        coro.close()  # it waited for a flush after buffering the message: let it go
+        return True
+
+    def _end_burst(self) -> None:
+        self._burst = False
 
     async def _flush_queue(self) -> None:
         # On the I/O loop: hand everything queued to the client, in order.
@@ -516,6 +565,16 @@ class Node:
         self._reincarnation_hooks.append(hook)
 
     async def _on_envelope(self, msg: Any) -> None:
+        self._take(msg)
+
+    def _take(self, msg: Any) -> None:
+        # One NATS message on the node's subjects (in the client's reading task).
+        try:
+            self._take_envelopes(msg)
+        except Exception:
+            log.exception("node %s: handling a message on %s failed", self.name, msg.subject)
+
+    def _take_envelopes(self, msg: Any) -> None:
         data = msg.data
         if data[:1] != BATCH:
             self._receive(data, msg.subject)
@@ -742,6 +801,34 @@ async def bucket(js: Any, name: str, ttl: float | None = None) -> Any:
         return await js.create_key_value(bucket=name, history=1, ttl=ttl)
     except nats.js.errors.BadRequestError:
         return await js.key_value(name)  # created meanwhile by another node
+
+
+class _Inline(asyncio.Queue[Any]):
+    """A subscription's queue that hands each message to ``take`` at once."""
+
+    def __init__(self, sub: Any, take: Callable[[Any], None]) -> None:
+        super().__init__()
+        self._sub = sub
+        self._take = take
+
+    def put_nowait(self, item: Any) -> None:
+        self._sub._pending_size -= len(item.data)
+        self._take(item)
+
+
+def _inline(sub: Any, take: Callable[[Any], None]) -> None:
+    """Have the client's reading task hand ``sub``'s messages to ``take`` as it parses
+    them, in order, rather than queue them for the subscription's task: the task
+    switch it saves is one loop iteration per message received (a call's request, its
+    reply).  A client without that queue keeps its task."""
+    old = getattr(sub, "_pending_queue", None)
+    if type(old) is not asyncio.Queue or not hasattr(sub, "_pending_size"):
+        return
+    sub._pending_queue = _Inline(sub, take)
+    while not old.empty():  # arrived meanwhile: first, in order
+        msg = old.get_nowait()
+        sub._pending_size -= len(msg.data)
+        take(msg)
 
 
 def _is_nats_task(task: asyncio.Task[Any]) -> bool:

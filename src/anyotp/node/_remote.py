@@ -9,21 +9,58 @@ the process again, on the same node); when the supervisor stops the stand-in, it
 stops the remote process first.  Like a child started with ``rpc:call(Node,
 M, start_link, Args)`` under an OTP supervisor.
 
-Example::
+:func:`child_spec` turns a child spec into the spec of its stand-in on a node::
 
-    ChildSpec("worker", RemoteChild, args=("worker1@host", "app.workers:Worker", 42))
+    Supervisor.start_child(sup, child_spec("worker1@host", ChildSpec("w", Worker, args=(42,))))
+
+which is ``ChildSpec("w", RemoteChild, args=("worker1@host", Worker, 42))``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
+from .._child_spec import ChildSpec
 from .._core import ANY, PID, From, exit_process, link
-from .._exceptions import ReceiveTimeout
+from .._exceptions import ReceiveTimeout, SupervisorError
 from .._genserver import GenServer, Stop
 from ._api import spawn
 
-__all__ = ["RemoteChild"]
+__all__ = ["RemoteChild", "child_spec"]
+
+
+def child_spec(node: str, spec: ChildSpec) -> ChildSpec:
+    """The child spec that supervises ``spec``'s process on ``node``; like starting a
+    child with a node.
+
+    The result has ``spec``'s id, restart, shutdown and type, and starts a local
+    :class:`RemoteChild` that spawns ``spec.actor_class`` (with ``spec.args`` and
+    ``spec.kwargs``) on ``node`` and lives and dies with it.  Pass it to
+    ``Supervisor.start_child`` or return it from ``child_specs()``.  The class must be
+    importable on ``node`` under its module and qualified name.
+
+    Raises:
+        SupervisorError: ``spec`` has a ``name`` (it would name the local stand-in:
+            register the remote process from its ``init`` instead).
+        TypeError: ``node`` is not a str or ``spec`` not a ``ChildSpec``.
+    """
+    if not isinstance(node, str) or not isinstance(spec, ChildSpec):
+        raise TypeError(
+            f"child_spec(node, spec) takes a node name and a ChildSpec, got {node!r}, {spec!r}"
+        )
+    if spec.name is not None:
+        raise SupervisorError(
+            f"child_spec({node!r}, ChildSpec(id={spec.id!r}, name={spec.name!r})): a child on "
+            "another node takes no local name; register it from its init instead "
+            "(anyotp.node.register_name)"
+        )
+    return dataclasses.replace(
+        spec,
+        actor_class=RemoteChild,
+        args=(node, spec.actor_class, *spec.args),
+        type=spec.child_type,
+    )
 
 
 class RemoteChild(GenServer):

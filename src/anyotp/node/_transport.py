@@ -21,10 +21,17 @@ Envelope kinds (after ``kind, sender node, its creation, receiver creation``):
 ``link``    ``remote (the sender's process), local``
 ``unlink``  ``remote, local``
 ``mon``     ``watcher, ref, target``
+``call``    ``watcher, ref, target, message`` (``mon``, then ``msg``)
 ``demon``   ``ref, target``
 ``down``    ``ref, pid, reason``
 ``reply``   ``ref, value``
 =========== ======================================
+
+A call is two envelopes, as a raw request/reply is two messages: ``call`` carries
+the monitor and the request, and the reply ends the monitor on both sides (as
+OTP 24's alias-based calls do): the server's node drops the monitor ``ref`` held on
+its process when it sends the reply to ``ref``, and the caller's node, receiving
+the reply from that node, sends no ``demon`` when the caller demonitors.
 """
 
 from __future__ import annotations
@@ -78,6 +85,7 @@ class NatsTransport:
         node.on("link", self._on_link)
         node.on("unlink", self._on_unlink)
         node.on("mon", self._on_monitor)
+        node.on("call", self._on_call)
         node.on("demon", self._on_demonitor)
         node.on("down", self._on_down)
         node.on("reply", self._on_reply)
@@ -152,14 +160,37 @@ class NatsTransport:
             return
         self._node.post_to(peer, "mon", watcher, ref, target)
 
+    def call(self, watcher: PID | None, ref: Ref, target: PID, message: Any) -> None:
+        """:meth:`monitor`, then :meth:`send`, in one envelope.
+
+        Raises:
+            MessageTooLarge: the request is over the server's ``max_payload``.
+        """
+        with self._lock:
+            peer = self._node.peer_of(target)
+            if peer is not None:
+                self._books_for(peer.name).monitors_out[ref] = target
+        if peer is None:
+            reason = "noconnection" if self._node.peer(target.node) is None else "noproc"
+            self._later(deliver_down, ref, target, reason)
+            return
+        try:
+            self._node.post_to(peer, "call", watcher, ref, target, message)
+        except BaseException:
+            with self._lock:
+                self._books_for(peer.name).monitors_out.pop(ref, None)
+            raise
+
     def demonitor(self, ref: Ref, target: PID) -> None:
-        """The monitor ``ref`` of a remote process was removed."""
+        """The monitor ``ref`` of a remote process was removed.  Nothing is sent when
+        the peer has dropped it already: its ``DOWN`` came, or its reply to ``ref``."""
         peer = self._node.peer_of(target)
         if peer is None:
             return
         with self._lock:
-            self._books_for(peer.name).monitors_out.pop(ref, None)
-        self._node.post_to(peer, "demon", ref, target)
+            held = self._books_for(peer.name).monitors_out.pop(ref, None)
+        if held is not None:
+            self._node.post_to(peer, "demon", ref, target)
 
     def down(self, ref: Ref, pid: PID, reason: Any) -> None:
         """A local process monitored from the node of ``ref`` died."""
@@ -177,8 +208,14 @@ class NatsTransport:
             MessageTooLarge: the reply is over the server's ``max_payload``.
         """
         peer = self._node.peer(ref.node)
-        if peer is not None:
-            self._node.post_to(peer, "reply", ref, value, what="reply")
+        if peer is None:
+            return
+        self._node.post_to(peer, "reply", ref, value, what="reply")
+        # the call is over: the caller's monitor of the server ends with the reply
+        with self._lock:
+            local = self._books_for(peer.name).monitors_in.pop(ref, None)
+        if local is not None:
+            accept_demonitor(local, ref)
 
     def is_alive(self, pid: PID) -> bool:
         """Whether the node of ``pid`` is up, in the incarnation that made it."""
@@ -212,6 +249,12 @@ class NatsTransport:
             self._books_for(peer.name).monitors_in[ref] = target
         accept_monitor(target, ref, watcher)
 
+    def _on_call(
+        self, peer: Peer, watcher: PID | None, ref: Ref, target: PID, message: Any
+    ) -> None:
+        self._on_monitor(peer, watcher, ref, target)
+        send_nowait(target, message)
+
     def _on_demonitor(self, peer: Peer, ref: Ref, target: PID) -> None:
         with self._lock:
             self._books_for(peer.name).monitors_in.pop(ref, None)
@@ -223,6 +266,9 @@ class NatsTransport:
         deliver_down(ref, pid, reason)
 
     def _on_reply(self, peer: Peer, ref: Ref, value: Any) -> None:
+        # the replying node dropped the caller's monitor of its process, if it held it
+        with self._lock:
+            self._books_for(peer.name).monitors_out.pop(ref, None)
         deliver_reply(ref, value)
 
     def _on_nodedown(self, peer: Peer, why: str) -> None:
