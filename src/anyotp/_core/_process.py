@@ -798,9 +798,13 @@ class _AioHost:
         except BaseException:  # the group is cancelled (or failed): stop what is ours
             self.stopping = True
             with anyio.CancelScope(shield=True):
+                # From a loop callback rather than from this task: anyio's
+                # CancelScope.cancel() formats the repr of the task it is called
+                # from into its cancel message, once per process (bench: spawn).
+                call_soon = asyncio.get_running_loop().call_soon
                 for proc in list(self.procs.values()):
                     if proc.owner is None:
-                        proc.force_exit("shutdown")
+                        call_soon(proc.force_exit, "shutdown")
                 self.errors.clear()
                 await self._wait_all()
             raise
