@@ -12,6 +12,9 @@ Layering (a lower layer never imports a higher one; tests/test_layers.py checks 
 This module only re-exports the public names.
 """
 
+from typing import Any as _Any
+from typing import Final as _Final
+
 from ._actor import Actor as Actor
 from ._actor import ActorHandle as ActorHandle
 from ._agent import Agent as Agent
@@ -26,7 +29,6 @@ from ._core import Status as Status
 from ._core import Target as Target
 from ._core import Via as Via
 from ._core import ViaRegistry as ViaRegistry
-from ._core import _ as _
 from ._core import call as call
 from ._core import cast as cast
 from ._core import cast_nowait as cast_nowait
@@ -101,6 +103,9 @@ from ._timer import cancel_timer as cancel_timer
 from ._timer import read_timer as read_timer
 from ._timer import send_after as send_after
 from ._timer import send_interval as send_interval
+
+#: The seeds' name for :data:`IGNORE`, the pattern wildcard that extracts nothing.
+_: _Final[_Any] = IGNORE
 
 __version__ = "0.1.0"
 
