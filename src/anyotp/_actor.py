@@ -387,19 +387,19 @@ class Actor:
             key = compile_patterns(tuple([p[0] for p in patterns]))
         mbox = proc.mbox
         got: tuple[int, tuple[Any, ...]] | None = None
-        if timeout is None and key is mbox._key and not mbox._saved:
+        if timeout is None and key is mbox.key and not mbox.saved:
             # The same receive as the last one, nothing skipped: wait here and look at
             # the oldest message without a Mailbox.receive coroutine to create and
             # resume through (bench: ping_pong).  Anything else (a message that does
             # not match, a timeout, another signature) takes Mailbox.receive.
-            q = mbox._q
+            q = mbox.queue
             while not q:
                 w = mbox.arm()
                 if w is not None:
                     try:
                         await w
                     finally:
-                        mbox._waiter = None
+                        mbox.waiter = None
             msg = q[0]
             for i in range(len(key)):
                 extracted = key[i](msg)
@@ -409,9 +409,9 @@ class Actor:
             q.popleft()
             mbox.taken += 1
             if got is None:  # skipped: kept for the next receive, as Mailbox.receive does
-                saved = mbox._saved
+                saved = mbox.saved
                 if not isinstance(saved, deque):
-                    saved = mbox._saved = deque()
+                    saved = mbox.saved = deque()
                 saved.append(msg)
         if got is None:
             got = await mbox.receive(key, timeout)

@@ -395,14 +395,14 @@ class GenServer(Actor, Generic[State]):
             state, timeout = await self._otp_apply(state)
             proc.state = state
         mbox = proc.mbox
-        q = mbox._q
+        q = mbox.queue
         checkpoint = proc.loop.checkpoint
         handle_call = self.handle_call
         res: Any  # a callback's result: a new state, a (reply, state) or a Directive
         run = 0  # messages taken in a row without waiting (the reduction budget)
         while True:
-            if mbox._saved:  # messages a selective receive in a callback skipped
-                msg = mbox._saved.popleft()
+            if mbox.saved:  # messages a selective receive in a callback skipped
+                msg = mbox.saved.popleft()
             elif q:
                 msg = q.popleft()
                 mbox.taken += 1  # invalidates receive marks (Mailbox.mark)

@@ -273,8 +273,8 @@ def _begin(
         raise _noproc(target, request, timeout)
     # Mailbox.put, inlined (bench: call_latency, fan_in): append, then wake.
     mbox = proc.mbox
-    mbox._q.append((tag, from_, request))
-    mw = mbox._waiter
+    mbox.queue.append((tag, from_, request))
+    mw = mbox.waiter
     if mw is not None:
         mw.set(None)
     return from_, proc, pid

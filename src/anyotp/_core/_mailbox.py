@@ -37,48 +37,55 @@ _TWO_RECEIVERS = (
 
 
 class Mailbox:
-    """The message queue of one process.  Only its owner receives from it."""
+    """The message queue of one process.  Only its owner receives from it.
 
-    __slots__ = ("_key", "_new_waiter", "_q", "_saved", "_waiter", "taken")
+    Its fields are the core's API for server loops that take messages themselves (the
+    GenServer and sync server loops, ``Actor.receive``'s fast path): ``queue`` (append
+    only from senders; taken from by the owner, who then bumps ``taken``), ``saved``
+    (what the current receive signature ``key`` skipped), ``waiter`` (published by a
+    waiting owner; see :meth:`arm`).
+    """
+
+    __slots__ = ("_new_waiter", "key", "queue", "saved", "taken", "waiter")
 
     def __init__(self, new_waiter: Callable[[], Waiter]) -> None:
-        self._q: deque[Any] = deque()
+        self.queue: deque[Any] = deque()
         # Created on the first message a selective receive skips: most processes never
         # skip one, and an idle deque costs ~760 bytes (bench: million, spawn memory).
         # Only the owner touches it.
-        self._saved: deque[Any] | tuple[()] = ()
-        self._key: tuple[Matcher, ...] | None = None
-        self._waiter: Waiter | None = None
+        self.saved: deque[Any] | tuple[()] = ()
+        self.key: tuple[Matcher, ...] | None = None
+        self.waiter: Waiter | None = None
         self._new_waiter = new_waiter
-        #: bumped by every owner-side change of ``_q`` other than an append (a take,
+        #: bumped by every owner-side change of ``queue`` other than an append (a take,
         #: a removal, skipped messages put back): a :meth:`mark` is valid while it
-        #: has not moved.  A server loop that pops ``_q`` itself bumps it too.
+        #: has not moved.  A server loop that pops ``queue`` itself bumps it too.
         self.taken: int = 0
 
     def put(self, message: Any) -> None:
         """Append ``message``; wake the receiver if it is waiting.  Any thread."""
-        self._q.append(message)
-        w = self._waiter
+        self.queue.append(message)
+        w = self.waiter
         if w is not None:
             w.set(None)
 
     def wake(self) -> None:
         """Wake the receiver if it is waiting, with no message (any thread)."""
-        w = self._waiter
+        w = self.waiter
         if w is not None:
             w.set(None)
 
     def __len__(self) -> int:
-        return len(self._q) + len(self._saved)
+        return len(self.queue) + len(self.saved)
 
     def messages(self, limit: int | None = None) -> list[Any]:
         """The first ``limit`` queued messages (all if None), oldest first, without
         copying the rest of the mailbox (``process_info`` shows ten)."""
-        return list(itertools.islice(itertools.chain(self._saved, self._q), limit))
+        return list(itertools.islice(itertools.chain(self.saved, self.queue), limit))
 
     def clear(self) -> None:
-        self._q.clear()
-        self._saved = ()
+        self.queue.clear()
+        self.saved = ()
         self.taken += 1
 
     def remove_first(
@@ -87,14 +94,14 @@ class Mailbox:
         """Remove the oldest message for which ``predicate`` is true (demonitor flush);
         with a valid ``mark``, only among the messages that arrived after it."""
         if mark is not None and mark[0] == self.taken:
-            q = self._q
+            q = self.queue
             for i in range(mark[1], len(q)):
                 if predicate(q[i]):
                     del q[i]
                     self.taken += 1
                     return True
             return False
-        for box in (self._saved, self._q):
+        for box in (self.saved, self.queue):
             for i, m in enumerate(box):
                 if predicate(m):
                     del box[i]  # type: ignore[union-attr]
@@ -107,7 +114,7 @@ class Mailbox:
         made after this point need not look at the messages already queued, since none
         of them can hold that reference (the BEAM's receive marker).  Pass it to
         :meth:`receive`; it stays valid until the owner takes or removes a message."""
-        return self.taken, len(self._q)
+        return self.taken, len(self.queue)
 
     def arm(self) -> Waiter | None:
         """Publish a waiter for the next message, or return None if one is queued.
@@ -115,27 +122,27 @@ class Mailbox:
         For loops that await the waiter themselves (one coroutine level fewer than
         ``get``); the caller must call :meth:`disarm` after the wait, in a finally.
         """
-        if self._waiter is not None:
+        if self.waiter is not None:
             raise RuntimeError(_TWO_RECEIVERS)
         w = self._new_waiter()
-        self._waiter = w
-        if self._q:  # a message raced in before the waiter was published
-            self._waiter = None
+        self.waiter = w
+        if self.queue:  # a message raced in before the waiter was published
+            self.waiter = None
             return None
         return w
 
     def disarm(self) -> None:
         """End a wait begun with :meth:`arm`."""
-        self._waiter = None
+        self.waiter = None
 
     async def _wait(self, timeout: float | None) -> bool:
-        """Wait for a new message; False on timeout.  The caller saw ``_q`` empty."""
-        if self._waiter is not None:
+        """Wait for a new message; False on timeout.  The caller saw ``queue`` empty."""
+        if self.waiter is not None:
             raise RuntimeError(_TWO_RECEIVERS)
         w = self._new_waiter()
-        self._waiter = w
-        if self._q:  # a message raced in before the waiter was published
-            self._waiter = None
+        self.waiter = w
+        if self.queue:  # a message raced in before the waiter was published
+            self.waiter = None
             return True
         try:
             if timeout is None:
@@ -143,31 +150,31 @@ class Mailbox:
                 return True
             return await w.wait(timeout) is not TIMEOUT
         finally:
-            self._waiter = None
+            self.waiter = None
 
     async def get(self, timeout: float | None = None) -> Any:
         """Take the oldest message, waiting for one; TIMEOUT if none came in time."""
-        saved = self._saved
+        saved = self.saved
         if saved:
             return saved.popleft()
-        q = self._q
+        q = self.queue
         if q:
             self.taken += 1
             return q.popleft()
         if timeout is None:
             # The hot path of every server loop: one coroutine frame, await the waiter.
             while True:
-                if self._waiter is not None:
+                if self.waiter is not None:
                     raise RuntimeError(_TWO_RECEIVERS)
                 w = self._new_waiter()
-                self._waiter = w
+                self.waiter = w
                 if not q:
                     try:
                         await w
                     finally:
-                        self._waiter = None
+                        self.waiter = None
                 else:
-                    self._waiter = None
+                    self.waiter = None
                 if q:
                     self.taken += 1
                     return q.popleft()
@@ -197,14 +204,14 @@ class Mailbox:
         """
         if mark is not None and mark[0] == self.taken:
             return await self._receive_after(key, timeout, mark[1])
-        saved = self._saved
-        q = self._q
-        if key is not self._key:
+        saved = self.saved
+        q = self.queue
+        if key is not self.key:
             if saved:
                 q.extendleft(reversed(saved))
                 saved.clear()
                 self.taken += 1
-            self._key = key
+            self.key = key
         n = len(key)
         deadline: float | None = None
         while True:
@@ -220,7 +227,7 @@ class Mailbox:
                     q.appendleft(msg)  # a raising predicate must not lose the message
                     raise
                 if not isinstance(saved, deque):
-                    saved = self._saved = deque()
+                    saved = self.saved = deque()
                 saved.append(msg)
             if timeout is None:
                 # Inlined wait (no `_wait` frame to resume through; bench: ping_pong).
@@ -229,7 +236,7 @@ class Mailbox:
                     try:
                         await w
                     finally:
-                        self._waiter = None
+                        self.waiter = None
                 continue
             if deadline is None:
                 deadline = _monotonic() + timeout
@@ -246,9 +253,9 @@ class Mailbox:
     async def _receive_after(
         self, key: tuple[Matcher, ...], timeout: float | None, start: int
     ) -> tuple[int, tuple[Any, ...]]:
-        """:meth:`receive` from index ``start`` of ``_q`` on (a valid mark): earlier
+        """:meth:`receive` from index ``start`` of ``queue`` on (a valid mark): earlier
         messages stay where they are, unscanned.  (bench: backlog await)"""
-        q = self._q
+        q = self.queue
         n = len(key)
         i = start
         deadline: float | None = None
@@ -271,10 +278,10 @@ class Mailbox:
                     break
             else:
                 remaining = None
-            if self._waiter is not None:
+            if self.waiter is not None:
                 raise RuntimeError(_TWO_RECEIVERS)
             w = self._new_waiter()
-            self._waiter = w
+            self.waiter = w
             try:
                 if len(q) > i:  # a message raced in before the waiter was published
                     continue
@@ -283,7 +290,7 @@ class Mailbox:
                 elif await w.wait(remaining) is TIMEOUT and len(q) <= i:
                     break
             finally:
-                self._waiter = None
+                self.waiter = None
         raise ReceiveTimeout(
             f"receive(timeout={timeout}) got no matching message within {timeout} s "
             f"({len(self)} non-matching message(s) stay in the mailbox)"

@@ -249,8 +249,8 @@ def send_nowait(target: Target, message: Any) -> None:
         proc = dest
     # Mailbox.put, inlined (bench: casts, ping_pong): append, then wake.
     mbox = proc.mbox
-    mbox._q.append(message)
-    w = mbox._waiter
+    mbox.queue.append(message)
+    w = mbox.waiter
     if w is not None:
         w.set(None)
 
@@ -275,8 +275,8 @@ def cast_nowait(target: Target, request: Any) -> None:
         return
     # Mailbox.put, inlined (bench: cast_throughput): append, then wake.
     mbox = proc.mbox
-    mbox._q.append((CAST_TAG, request))
-    w = mbox._waiter
+    mbox.queue.append((CAST_TAG, request))
+    w = mbox.waiter
     if w is not None:
         w.set(None)
 

@@ -556,7 +556,7 @@ class TypedGenServer(Generic[CastMsg, CallMsg, State]):
     def _otp_next_message(self, proc: Proc) -> Any:
         """Block for the next message; run exit signals that arrived first."""
         mbox = proc.mbox
-        q = mbox._q
+        q = mbox.queue
         calls = proc.loop.calls
         assert calls is not None
         while True:
@@ -575,12 +575,12 @@ class TypedGenServer(Generic[CastMsg, CallMsg, State]):
             # message (or signal) appended concurrently either is seen here or
             # releases the waiter.
             w = thread_waiter()
-            mbox._waiter = w
+            mbox.waiter = w
             if q or calls or proc.finished:
-                mbox._waiter = None
+                mbox.waiter = None
                 continue
             w.wait_blocking(None)
-            mbox._waiter = None
+            mbox.waiter = None
 
     def _otp_serve_thread(self, proc: Proc, state: Any) -> None:
         next_message = self._otp_next_message
