@@ -86,6 +86,7 @@ class Agent(GenServer[T]):
         return result[1]
 
     async def handle_cast(self, request: Any, state: Any) -> Any:
+        """Apply a function sent by ``Agent.cast``; other casts go to ``GenServer``."""
         if type(request) is tuple and len(request) == 3 and request[0] == _AGENT:
             return await _maybe_await(request[2](state))
         return await super().handle_cast(request, state)

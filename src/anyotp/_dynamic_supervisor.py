@@ -173,6 +173,7 @@ class DynamicSupervisor(_SupervisorBase):
         await stop_all([(c.proc, c.spec.shutdown_timeout) for c in children])
 
     async def handle_info(self, message: Any, state: Any) -> Any:
+        """A child's ``EXIT``: restart it by its restart type; a retry of a failed restart."""
         if type(message) is tuple and len(message) == 3 and message[0] == "EXIT":
             child = self._otp_children.pop(message[1], None)
             if child is not None:
@@ -218,6 +219,7 @@ class DynamicSupervisor(_SupervisorBase):
         return f"{type(self).__name__} {self.pid!r}"
 
     async def handle_call(self, request: Any, from_: From, state: Any) -> Any:
+        """Serve the supervisor requests (``start_child``, ``which_children``...)."""
         if type(request) is not tuple or not request or request[0] != _SUP:
             return await super().handle_call(request, from_, state)
         op = request[1]

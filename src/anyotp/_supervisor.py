@@ -209,6 +209,7 @@ class Supervisor(_SupervisorBase):
         return None
 
     async def handle_info(self, message: Any, state: Any) -> Any:
+        """A child's ``EXIT``: restart by the strategy; a retry of a failed restart."""
         if type(message) is tuple and len(message) == 3 and message[0] == "EXIT":
             pid = message[1]
             for child in self._otp_kids:
@@ -286,6 +287,7 @@ class Supervisor(_SupervisorBase):
                 return
 
     async def handle_call(self, request: Any, from_: From, state: Any) -> Any:
+        """Serve the supervisor requests (``start_child``, ``which_children``...)."""
         if type(request) is not tuple or not request or request[0] != _SUP:
             return await super().handle_call(request, from_, state)
         op = request[1]

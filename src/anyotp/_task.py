@@ -165,6 +165,7 @@ class Task(Actor):
         success_message_name: Any = "$$success",
         failure_message_name: Any = "$$failure",
     ) -> None:
+        """Keep the function to run and whom to notify of its outcome."""
         self._otp_func = func
         self._otp_notify_pid = notify_pid
         self._otp_success = success_message_name
@@ -176,6 +177,7 @@ class Task(Actor):
             send_nowait(target, (tag, self.pid, value))
 
     async def run(self, state: Any) -> Any:
+        """Run the function once, record its outcome, notify, and exit ``"normal"``."""
         try:
             value = await maybe_await(self._otp_func())
         except Exception as e:
@@ -541,6 +543,7 @@ class _AsyncTask(Task):
         return self._otp_delivered
 
     async def run(self, state: Any) -> Any:
+        """Run the function once, record its outcome, notify, and exit ``"normal"``."""
         try:
             value = await maybe_await(self._otp_func())
         except Exception as e:

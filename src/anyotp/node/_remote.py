@@ -74,16 +74,19 @@ class RemoteChild(GenServer):
     trap_exit = True
 
     async def init(self, node: str, cls: type[Any] | str, *args: Any, **kwargs: Any) -> PID:
+        """Spawn the real child on ``node`` and link to it; the state is its PID."""
         remote = await spawn(node, cls, *args, **kwargs)
         link(remote)
         return remote
 
     async def handle_call(self, request: Any, from_: From, state: PID) -> Any:
+        """Answer ``"remote"`` with the remote child's PID; anything else is an error reply."""
         if request == "remote":
             return (state, state)
         return (("error", f"RemoteChild answers only 'remote', got {request!r}"), state)
 
     async def handle_info(self, message: Any, state: PID) -> Any:
+        """An ``EXIT`` of the remote child, or of the parent: stop with its reason."""
         match message:
             case ("EXIT", PID() as pid, reason) if pid == state:
                 self._otp_remote_gone = True

@@ -103,6 +103,7 @@ class Observer(GenServer[Any]):
         token: str | None = None,
         allow_kill: bool = True,
     ) -> None:
+        """Bind the HTTP server (127.0.0.1 by default; elsewhere a token) and serve."""
         check_bind(host, token)
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
