@@ -23,7 +23,7 @@ from anyotp import (
     cast,
     reply,
 )
-from anyotp._core import _gen
+from anyotp._core import _gen, current_loop, table
 from anyotp.testing import wait_until
 
 pytestmark = pytest.mark.anyio
@@ -132,3 +132,95 @@ class TestNothingOutlivesACall:
                 what="the dead caller's state to be freed",
             )
             tg.cancel_scope.cancel()
+
+    async def test_a_reply_is_not_kept_alive_by_the_timeout_of_its_call(self) -> None:
+        # A call with a long timeout is armed lazily (asyncio) or on the wheel: once
+        # the call returned, nothing keeps its reply alive until the timeout.
+        import gc
+        import weakref
+
+        class Reply:
+            pass
+
+        refs: list[weakref.ref[Reply]] = []
+
+        class Slow(GenServer):
+            async def handle_call(self, request: Any, from_: From, state: Any) -> Any:
+                if request == "later":  # answered after the call waited a while
+                    self.pending = from_
+                    return NoReply(state)
+                value = Reply()
+                refs.append(weakref.ref(value))
+                reply(self.pending, value)
+                self.pending = None
+                return None, state
+
+        async with anyio.create_task_group() as tg:
+            pid = await Slow.start(task_group=tg)
+            got: list[Any] = []
+
+            async def caller() -> None:
+                got.append(await call(pid, "later", timeout=60.0))
+
+            tg.start_soon(caller)
+            await wait_until(lambda: getattr(_proc(pid).body, "pending", None) is not None)
+            wheel = current_loop().wheel  # type: ignore[union-attr]
+            if wheel is not None:  # asyncio: the sweep moved the waiting call to the wheel
+                await wait_until(lambda: wheel.moved, what="the call to be on the wheel")
+            await call(pid, "answer")
+            await wait_until(lambda: got, what="the deferred reply")
+            assert isinstance(got[0], Reply)
+            got.clear()
+            await wait_until(
+                lambda: gc.collect() >= 0 and refs[0]() is None,
+                what="the reply to be freed once its call returned",
+            )
+            tg.cancel_scope.cancel()
+
+
+def _proc(pid: Any) -> Any:
+    return table[pid.id]
+
+
+class TestTimedCalls:
+    @pytest.mark.parametrize("timeout", [0.01, 0.06, 0.2])
+    async def test_a_timed_call_never_times_out_early_nor_much_late(self, timeout: float) -> None:
+        # Short timeouts go on the timeout wheel at once, long ones lazily (asyncio):
+        # either way the call fails no earlier than its timeout, and within a few
+        # ticks after it.
+        class Mute(GenServer):
+            async def handle_call(self, request: Any, from_: From, state: Any) -> Any:
+                return NoReply(state)
+
+        async with anyio.create_task_group() as tg:
+            pid = await Mute.start(task_group=tg)
+            for _ in range(3):
+                began = anyio.current_time()
+                with pytest.raises(CallTimeout):
+                    await call(pid, "x", timeout=timeout)
+                elapsed = anyio.current_time() - began
+                assert timeout <= elapsed < timeout + 0.25, elapsed
+            tg.cancel_scope.cancel()
+
+    async def test_many_concurrent_timed_calls_each_time_out_once(self) -> None:
+        class Mute(GenServer):
+            async def handle_call(self, request: Any, from_: From, state: Any) -> Any:
+                return NoReply(state)
+
+        outcomes: list[str] = []
+
+        async def one(pid: Any, timeout: float) -> None:
+            try:
+                await call(pid, "x", timeout=timeout)
+                outcomes.append("reply")
+            except CallTimeout:
+                outcomes.append("timeout")
+
+        async with anyio.create_task_group() as tg:
+            pid = await Mute.start(task_group=tg)
+            with anyio.fail_after(5):
+                async with anyio.create_task_group() as calls:
+                    for i in range(200):
+                        calls.start_soon(one, pid, 0.05 + (i % 4) * 0.02)
+            tg.cancel_scope.cancel()
+        assert outcomes == ["timeout"] * 200

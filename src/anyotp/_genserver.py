@@ -397,82 +397,111 @@ class GenServer(Actor, Generic[State]):
         mbox = proc.mbox
         q = mbox.queue
         checkpoint = proc.loop.checkpoint
+        # Locals, not attribute or global lookups per message (bench: casts, fan_in)
         handle_call = self.handle_call
+        handle_cast = self.handle_cast
+        call_tag, cast_tag, directive, budget = CALL_TAG, CAST_TAG, Directive, REDUCTIONS
         res: Any  # a callback's result: a new state, a (reply, state) or a Directive
         run = 0  # messages taken in a row without waiting (the reduction budget)
-        while True:
-            if mbox.saved:  # messages a selective receive in a callback skipped
-                msg = mbox.saved.popleft()
-            elif q:
-                msg = q.popleft()
-                mbox.taken += 1  # invalidates receive marks (Mailbox.mark)
-                # the reduction budget: a mailbox that never empties still lets the
-                # loop run (and a cancellation in) every REDUCTIONS messages; a server
-                # that waits between messages never pays it (bench: fan_in, casts)
-                run += 1
-                if run == REDUCTIONS:
+        msg: Any = None
+        try:
+            while True:
+                if mbox.saved:  # messages a selective receive in a callback skipped
+                    msg = mbox.saved.popleft()
+                elif q:
+                    msg = q.popleft()
+                    mbox.taken += 1  # invalidates receive marks (Mailbox.mark)
+                    # the reduction budget: a mailbox that never empties still lets
+                    # the loop run (and a cancellation in) every REDUCTIONS messages;
+                    # a server that waits between messages never pays it (bench:
+                    # fan_in, casts)
+                    run += 1
+                    if run == budget:
+                        proc.reductions += run
+                        run = 0
+                        if checkpoint is not None:
+                            await checkpoint()
+                elif timeout is None:
                     proc.reductions += run
                     run = 0
-                    if checkpoint is not None:
-                        await checkpoint()
-            elif timeout is None:
-                proc.reductions += run
-                run = 0
-                w = mbox.arm()  # wait inline: no `get` frame on every resume
-                if w is not None:
-                    try:
-                        await w
-                    finally:
-                        mbox.disarm()
-                continue
-            else:
-                msg = await mbox.get(timeout)
-                if msg is TIMEOUT:  # idle timeout: like OTP's `timeout` message
-                    msg = "timeout"
-            idle, timeout = timeout, None
-            proc.last_message = msg  # for a crash report
-            # The two commonest envelopes are recognised here, the rest by the one
-            # decoder (a frame fewer per call and cast: bench: call_latency, casts).
-            if type(msg) is tuple and len(msg) == 3 and msg[0] is CALL_TAG:
-                kind = CALL
-            elif type(msg) is tuple and len(msg) == 2 and msg[0] is CAST_TAG:
-                kind = CAST
-            else:
-                kind = decode(msg, proc.parent, self.trap_exit)
-            if kind == CALL:
-                from_ = msg[1]
-                res = await handle_call(msg[2], from_, state)
-                if type(res) is tuple and len(res) == 2:  # the fast path
-                    from_.reply(res[0])
-                    state = res[1]
-                    proc.state = state
+                    w = mbox.arm()  # wait inline: no `get` frame on every resume
+                    if w is not None:
+                        try:
+                            await w
+                        finally:
+                            mbox.disarm()
                     continue
-                res = self._otp_call_directive(res, from_, msg[2])
-            elif kind == CAST:
-                res = await self.handle_cast(msg[1], state)
-            elif kind == SYSTEM:
-                state = await self._otp_system(msg[1], msg[2], state)
+                else:
+                    msg = await mbox.get(timeout)
+                    if msg is TIMEOUT:  # idle timeout: like OTP's `timeout` message
+                        msg = "timeout"
+                idle, timeout = timeout, None
+                # The two commonest envelopes are recognised and handled here, the
+                # rest by the one decoder (a frame fewer per call and cast: bench:
+                # call_latency, casts).
+                if type(msg) is tuple:
+                    n = len(msg)
+                    if n == 3 and msg[0] is call_tag:
+                        from_ = msg[1]
+                        res = await handle_call(msg[2], from_, state)
+                        if type(res) is tuple and len(res) == 2:  # the fast path
+                            from_.reply(res[0])
+                            state = proc.state = res[1]
+                            continue
+                        res = self._otp_call_directive(res, from_, msg[2])
+                        if isinstance(res, directive):
+                            state, timeout = await self._otp_apply(res)
+                        else:
+                            state = res
+                        proc.state = state
+                        continue
+                    if n == 2 and msg[0] is cast_tag:
+                        res = await handle_cast(msg[1], state)
+                        if isinstance(res, directive):
+                            state, timeout = await self._otp_apply(res)
+                        else:
+                            state = res
+                        proc.state = state
+                        continue
+                kind = decode(msg, proc.parent, self.trap_exit)
+                if kind == CALL:  # an envelope with a str tag equal to CALL_TAG
+                    from_ = msg[1]
+                    res = await handle_call(msg[2], from_, state)
+                    if type(res) is tuple and len(res) == 2:
+                        from_.reply(res[0])
+                        state = proc.state = res[1]
+                        continue
+                    res = self._otp_call_directive(res, from_, msg[2])
+                elif kind == CAST:
+                    res = await handle_cast(msg[1], state)
+                elif kind == SYSTEM:
+                    state = await self._otp_system(msg[1], msg[2], state)
+                    proc.state = state
+                    timeout = idle  # like gen_server: a system message re-arms the idle timeout
+                    continue
+                elif kind == PARENT_EXIT:
+                    # OTP: a gen_server that traps exits stops when its parent does.
+                    raise ProcessExit(msg[2])
+                elif (
+                    type(msg) is tuple
+                    and len(msg) == 3
+                    and type(msg[1]) is PID
+                    and msg[0] in (TASK_SUCCESS, TASK_FAILURE)
+                ):
+                    status = "success" if msg[0] == TASK_SUCCESS else "failure"
+                    res = await maybe_await(self.handle_task_end(msg[1], status, msg[2], state))
+                else:
+                    res = await self.handle_info(msg, state)
+                if isinstance(res, directive):
+                    state, timeout = await self._otp_apply(res)
+                else:
+                    state = res
                 proc.state = state
-                timeout = idle  # like gen_server: a system message re-arms the idle timeout
-                continue
-            elif kind == PARENT_EXIT:
-                # OTP: a gen_server that traps exits stops when its parent does.
-                raise ProcessExit(msg[2])
-            elif (
-                type(msg) is tuple
-                and len(msg) == 3
-                and type(msg[1]) is PID
-                and msg[0] in (TASK_SUCCESS, TASK_FAILURE)
-            ):
-                status = "success" if msg[0] == TASK_SUCCESS else "failure"
-                res = await maybe_await(self.handle_task_end(msg[1], status, msg[2], state))
-            else:
-                res = await self.handle_info(msg, state)
-            if isinstance(res, Directive):
-                state, timeout = await self._otp_apply(res)
-            else:
-                state = res
-            proc.state = state
+        except BaseException:
+            # for a crash report: the message being handled (set here, not per
+            # message: bench: casts, call_latency)
+            proc.last_message = msg
+            raise
 
     #: system request heads this behaviour serves, with the method that serves them
     #: (``(from_, request, state) -> state``); see :data:`REQUEST_KINDS`

@@ -25,7 +25,15 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, Final, Protocol
 
-__all__ = ["TIMEOUT", "Loop", "Waiter", "current_loop", "new_thread_loop", "thread_waiter"]
+__all__ = [
+    "LAZY_TIMEOUT",
+    "TIMEOUT",
+    "Loop",
+    "Waiter",
+    "current_loop",
+    "new_thread_loop",
+    "thread_waiter",
+]
 
 _get_ident = threading.get_ident
 _Future = asyncio.Future
@@ -65,6 +73,7 @@ class Loop:
         "run_soon_threadsafe",
         "tid",
         "wake",
+        "wheel",
     )
 
     def __init__(
@@ -93,6 +102,8 @@ class Loop:
         #: thread runs before its next message, and how to wake the thread for them.
         self.calls: deque[tuple[Callable[..., Any], tuple[Any, ...]]] | None = None
         self.wake: Callable[[], None] | None = None
+        #: asyncio loops only: the timeout wheel, whose timed waits ``call`` inlines
+        self.wheel: _AioTimeouts | None = None
 
 
 # --------------------------------------------------------------------------- asyncio
@@ -101,8 +112,11 @@ class Loop:
 _EMPTY_CONTEXT: Final = contextvars.Context()
 
 #: Granularity of the asyncio timeout wheel, in seconds.  A timed wait ends between
-#: its deadline and one tick later, never early.
+#: its deadline and one tick later, never early (a lazily armed one: two ticks).
 _TICK: Final = 0.005
+
+#: Timed waits at least this long are armed lazily (see :class:`_AioTimeouts`).
+LAZY_TIMEOUT: Final = 0.05
 
 
 class _AioTimeouts:
@@ -112,10 +126,19 @@ class _AioTimeouts:
     with the default 5 s timeout paid ~3 µs for it.  Instead, deadlines are rounded up
     to a tick and grouped in one dict per tick, with one ``call_at`` per tick that has
     waiters: adding and removing a wait is a dict insert and delete.
-    (bench: call_latency, anyotp timeout=5.0 vs timeout=None.)
+
+    Most timed waits end long before their timeout (a call with the default 5 s
+    answered in microseconds), and even that insert and delete, with the clock read
+    and the rounding, cost ~700 ns per call.  So a wait of at least
+    :data:`LAZY_TIMEOUT` is only *deferred*: appended to ``fresh`` (a list append).
+    One sweep per tick drops the waits that ended and puts the rest on the wheel, with
+    a deadline counted from the sweep (later than the true one by less than a tick:
+    never early).  Those few are remembered in ``moved``, so that ending them removes
+    them from the wheel: nothing outlives its wait by more than a tick.
+    (bench: call_latency, fan_in -- anyotp timeout=5.0 against timeout=None.)
     """
 
-    __slots__ = ("_buckets", "_loop", "_time")
+    __slots__ = ("_buckets", "_loop", "_time", "fresh", "moved")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -126,28 +149,66 @@ class _AioTimeouts:
         self._time: Callable[[], float] = (
             time.monotonic if type(loop).time is asyncio.BaseEventLoop.time else loop.time
         )
+        #: deferred waits since the last sweep: (future, timeout in seconds)
+        self.fresh: list[tuple[asyncio.Future[Any], float]] = []
+        #: deferred waits the sweep put on the wheel: future -> tick
+        self.moved: dict[asyncio.Future[Any], int] = {}
 
     def add(self, fut: asyncio.Future[Any], timeout: float) -> int:
-        loop = self._loop
-        tick = int((self._time() + timeout) / _TICK) + 1
+        """Put ``fut`` on the wheel now: it gets TIMEOUT ``timeout`` s from now."""
+        return self._add_at(fut, self._time() + timeout)
+
+    def _add_at(self, fut: asyncio.Future[Any], deadline: float) -> int:
+        tick = int(deadline / _TICK) + 1
         bucket = self._buckets.get(tick)
         if bucket is None:
             bucket = self._buckets[tick] = {}
             # In an empty context: call_at keeps the caller's context (the calling
             # process, its state) until the tick fires, long after a call returned.
-            loop.call_at(tick * _TICK, self._fire, tick, context=_EMPTY_CONTEXT)
+            self._loop.call_at(tick * _TICK, self._fire, tick, context=_EMPTY_CONTEXT)
         bucket[fut] = None
         return tick
 
     def remove(self, fut: asyncio.Future[Any], tick: int) -> None:
+        """End a wait begun with :meth:`add`."""
         bucket = self._buckets.get(tick)
         if bucket is not None:
             bucket.pop(fut, None)
 
+    def defer(self, fut: asyncio.Future[Any], timeout: float) -> None:
+        """Begin a wait of ``timeout`` >= :data:`LAZY_TIMEOUT` seconds lazily; end it
+        with :meth:`forget` if ``moved`` is not empty.  (Inlined in ``call``.)"""
+        fresh = self.fresh
+        if not fresh:
+            self.sweep_soon()
+        fresh.append((fut, timeout))
+
+    def forget(self, fut: asyncio.Future[Any]) -> None:
+        """End a wait begun with :meth:`defer` that the sweep may have moved."""
+        tick = self.moved.pop(fut, None)
+        if tick is not None:
+            self.remove(fut, tick)
+
+    def sweep_soon(self) -> None:
+        """Schedule the sweep of ``fresh``, one tick from now."""
+        self._loop.call_at(self._time() + _TICK, self._sweep, context=_EMPTY_CONTEXT)
+
+    def _sweep(self) -> None:
+        fresh = self.fresh
+        self.fresh = []
+        now = self._time()
+        moved = self.moved
+        for fut, timeout in fresh:
+            if not fut.done():
+                moved[fut] = self._add_at(fut, now + timeout)
+
     def _fire(self, tick: int) -> None:
         bucket = self._buckets.pop(tick, None)
         if bucket:
+            moved = self.moved
             for fut in bucket:
+                if moved:
+                    moved.pop(fut, None)
                 if not fut.done():
                     fut.set_result(TIMEOUT)
 
@@ -160,7 +221,9 @@ class _AioWaiter:
         self._tid = tid
         self._wheel = wheel
         # asyncio.Future(loop=...) is the C type: one Python frame fewer than
-        # loop.create_future() (bench: call_latency).
+        # loop.create_future() (bench: call_latency).  (A waiter that *is* a Future,
+        # a subclass, was tried: asyncio's tasks take a slower path for any future
+        # that is not exactly asyncio.Future, and fan_in lost 8%.)
         self._fut: asyncio.Future[Any] = _Future(loop=loop)
 
     def __await__(self) -> Any:
@@ -207,6 +270,13 @@ class _AioWaiter:
         if timeout <= 0:
             return TIMEOUT
         wheel = self._wheel
+        if timeout >= LAZY_TIMEOUT:
+            wheel.defer(fut, timeout)
+            try:
+                return await fut
+            finally:
+                if wheel.moved:
+                    wheel.forget(fut)
         tick = wheel.add(fut, timeout)
         try:
             return await fut
@@ -228,7 +298,7 @@ def _aio_loop(loop: asyncio.AbstractEventLoop) -> Loop:
         except RuntimeError:  # closed loop
             pass
 
-    return Loop(
+    result = Loop(
         "asyncio",
         new_waiter,
         run_soon_threadsafe,
@@ -236,6 +306,8 @@ def _aio_loop(loop: asyncio.AbstractEventLoop) -> Loop:
         asyncio.CancelledError,
         _aio_checkpoint,
     )
+    result.wheel = wheel
+    return result
 
 
 def _aio_checkpoint() -> Any:
@@ -487,10 +559,26 @@ def current_loop() -> Loop | None:
         _tls.key = token
         _tls.loop = result
         return result
+    # The last asyncio loop seen, in one tuple (read atomically by any thread): a
+    # thread-local lookup costs ~300 ns, and a call from a plain task makes one per
+    # call (bench: call_latency, fan_in).
+    last = _last_aio
+    if last[0] is loop:
+        return last[1]  # type: ignore[no-any-return]
     if getattr(_tls, "key", None) is loop:
         cached_loop: Loop = _tls.loop
-        return cached_loop
-    result = _aio_loop(loop)
-    _tls.key = loop
-    _tls.loop = result
-    return result
+    else:
+        cached_loop = _aio_loop(loop)
+        _tls.key = loop
+        _tls.loop = cached_loop
+    _remember_aio(loop, cached_loop)
+    return cached_loop
+
+
+#: (asyncio loop, its Loop): the last one :func:`current_loop` returned
+_last_aio: tuple[Any, Any] = (None, None)
+
+
+def _remember_aio(loop: asyncio.AbstractEventLoop, result: Loop) -> None:
+    global _last_aio
+    _last_aio = (loop, result)

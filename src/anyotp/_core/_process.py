@@ -49,6 +49,11 @@ from ._ids import PID, Ref, table
 from ._mailbox import Mailbox
 from ._names import release_name
 
+try:  # the asyncio backend's CancelScope class, made directly on the asyncio host
+    from anyio._backends._asyncio import CancelScope as _AioScope
+except ImportError:  # pragma: no cover - a future anyio: anyio.CancelScope() instead
+    _AioScope = None  # type: ignore[assignment,misc]
+
 __all__ = [
     "DEAD",
     "EXITING",
@@ -241,6 +246,8 @@ class Proc:
         #: the task running the body (asyncio.Task / trio Task), for introspection
         self.task: Any = None
         self.scope: anyio.CancelScope | None = None
+        #: what a kill cancels while the process cleans up (an anyio scope, or its
+        #: task on the asyncio host)
         self.cleanup_scope: anyio.CancelScope | None = None
         #: the reason an exit signal asked for, while the process has not acted on it
         self.pending_exit: Any = None
@@ -677,7 +684,9 @@ async def _main(
         reason: Any = "normal"
         outer_cancel: BaseException | None = None
         crashed = False
-        scope = anyio.CancelScope()
+        # On the asyncio host the backend's scope class is made directly: anyio's
+        # CancelScope() looks the running library up first (bench: spawn, million).
+        scope = anyio.CancelScope() if shield or _AioScope is None else _AioScope()
         proc.scope = scope
         cancelled_exc = proc.loop.cancelled_exc
         try:
@@ -714,15 +723,25 @@ async def _main(
             if _telemetry.enabled:
                 _telemetry.emit_process_crash(proc, reason)
         proc.status = EXITING
-        with anyio.CancelScope(shield=True) as cleanup:
-            proc.cleanup_scope = cleanup
-            stop_children = getattr(body, "_otp_stop_owned", None)
-            if stop_children is not None:  # a supervisor: its children in spec order
-                await stop_children()
-            await stop_owned(proc)
-            if not _is_str(reason, "killed"):
-                reason = await body._otp_cleanup(reason)
-        if cleanup.cancel_called:  # killed while stopping children or in terminate
+        if shield:
+            with anyio.CancelScope(shield=True) as cleanup:
+                proc.cleanup_scope = cleanup
+                reason = await _cleanup(proc, body, reason)
+            killed = cleanup.cancel_called
+        else:
+            # A process on the asyncio host is a bare task that nothing but its own
+            # exit signals cancels: its cleanup needs no shield scope, and a kill
+            # during it cancels the task itself (bench: spawn, million).
+            native = _KillCleanup(proc.task)
+            proc.cleanup_scope = native  # type: ignore[assignment]
+            try:
+                reason = await _cleanup(proc, body, reason)
+            except cancelled_exc:
+                if not native.cancel_called:
+                    raise
+                native.task.uncancel()
+            killed = native.cancel_called
+        if killed:  # killed while stopping children or in terminate
             reason = "killed"
         proc.die(reason)
         if _telemetry.enabled:
@@ -734,6 +753,33 @@ async def _main(
         _current.reset(token)
         if outer_cancel is not None:
             raise outer_cancel
+
+
+async def _cleanup(proc: Proc, body: Any, reason: Any) -> Any:
+    """Stop the owned children (a supervisor's first, in spec order), then run the
+    behaviour's cleanup (``terminate``) unless killed; return the final reason."""
+    stop_children = getattr(body, "_otp_stop_owned", None)
+    if stop_children is not None:
+        await stop_children()
+    await stop_owned(proc)
+    if not _is_str(reason, "killed"):
+        reason = await body._otp_cleanup(reason)
+    return reason
+
+
+class _KillCleanup:
+    """What a kill cancels while a process on the asyncio host cleans up: its task."""
+
+    __slots__ = ("cancel_called", "task")
+
+    def __init__(self, task: Any) -> None:
+        self.task = task
+        self.cancel_called = False
+
+    def cancel(self) -> None:
+        if not self.cancel_called:
+            self.cancel_called = True
+            self.task.cancel()
 
 
 # ------------------------------------------------------- the asyncio process host
