@@ -59,6 +59,12 @@ pytestmark = pytest.mark.anyio
 # --------------------------------------------------------------------------- helpers
 
 
+async def ping_loop_turns(n: int) -> None:
+    """Let the event loop run ``n`` turns (other tasks get to act meanwhile)."""
+    for _ in range(n):
+        await anyio.lowlevel.checkpoint()
+
+
 class Worker(Actor):
     """A process the tests poke with messages.
 
@@ -569,6 +575,75 @@ class TestExitProcess:
             return await down(me, ref)
 
         assert await in_actor(body) == "killed"
+
+    async def test_an_exit_signal_waits_until_the_process_leaves_a_shielded_scope(
+        self,
+    ) -> None:
+        # An anyio scope with shield=True inside a process is honoured: the exit
+        # takes effect when the process leaves it, not in the middle of it.
+        log: list[Any] = []
+        inside = anyio.Event()
+        release = anyio.Event()
+
+        class Shielded(Actor):
+            async def run(self, state: Any) -> Any:
+                with anyio.CancelScope(shield=True):
+                    inside.set()
+                    await release.wait()
+                    log.append("shielded part done")
+                await anyio.lowlevel.checkpoint()  # the exit takes effect here
+                log.append("after the shield")  # never reached
+
+        async def body(me: Actor, tg: anyio.abc.TaskGroup) -> Any:
+            pid = await Shielded.start(task_group=tg)
+            ref = monitor(pid)
+            await inside.wait()
+            exit_process(pid, "bye")
+            await ping_loop_turns(5)
+            still = is_alive(pid)
+            release.set()
+            return still, await down(me, ref), log
+
+        assert await in_actor(body) == (True, "bye", ["shielded part done"])
+
+    async def test_a_process_that_swallows_the_cancellation_is_cancelled_again(self) -> None:
+        swallowed: list[int] = []
+
+        class Stubborn(Actor):
+            async def run(self, state: Any) -> Any:
+                while True:
+                    try:
+                        await anyio.sleep_forever()
+                    except anyio.get_cancelled_exc_class():
+                        swallowed.append(1)
+                        if len(swallowed) == 3:
+                            raise
+
+        async def body(me: Actor, tg: anyio.abc.TaskGroup) -> Any:
+            pid = await Stubborn.start(task_group=tg)
+            ref = monitor(pid)
+            exit_process(pid, "bye")
+            return await down(me, ref), len(swallowed)
+
+        assert await in_actor(body) == ("bye", 3)
+
+    async def test_an_exit_signal_interrupts_an_unshielded_anyio_scope_in_a_process(
+        self,
+    ) -> None:
+        class Waiting(Actor):
+            async def run(self, state: Any) -> Any:
+                with anyio.move_on_after(30):
+                    await anyio.sleep_forever()
+                return "the scope swallowed the exit"
+
+        async def body(me: Actor, tg: anyio.abc.TaskGroup) -> Any:
+            pid = await Waiting.start(task_group=tg)
+            ref = monitor(pid)
+            exit_process(pid, "bye")
+            return await down(me, ref)
+
+        with anyio.fail_after(5):
+            assert await in_actor(body) == "bye"
 
     async def test_exit_process_from_another_thread_kills_the_process(self) -> None:
         async def body(me: Actor, tg: anyio.abc.TaskGroup) -> Any:

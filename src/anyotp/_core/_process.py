@@ -49,10 +49,20 @@ from ._ids import PID, Ref, table
 from ._mailbox import Mailbox
 from ._names import release_name
 
-try:  # the asyncio backend's CancelScope class, made directly on the asyncio host
+# Where anyio's asyncio backend keeps each task's innermost cancel scope, so that a
+# process on the asyncio host, cancelled without a scope of its own, still honours a
+# shielded scope it is in (see _NativeCancel).  If a future anyio keeps it elsewhere,
+# those processes get an anyio scope each, as on trio.
+try:
     from anyio._backends._asyncio import CancelScope as _AioScope
-except ImportError:  # pragma: no cover - a future anyio: anyio.CancelScope() instead
-    _AioScope = None  # type: ignore[assignment,misc]
+    from anyio._backends._asyncio import _task_states as _aio_task_states
+
+    _NATIVE = {"_shield", "_parent_scope"} <= set(_AioScope.__slots__)
+except ImportError:  # pragma: no cover
+    _aio_task_states = {}  # type: ignore[assignment]
+    _NATIVE = False
+
+_EMPTY_CONTEXT: Final = contextvars.Context()
 
 __all__ = [
     "DEAD",
@@ -245,7 +255,8 @@ class Proc:
         self.tg: Any = None
         #: the task running the body (asyncio.Task / trio Task), for introspection
         self.task: Any = None
-        self.scope: anyio.CancelScope | None = None
+        #: what an exit signal cancels: an anyio scope, or (asyncio host) the task
+        self.scope: Any = None
         #: what a kill cancels while the process cleans up (an anyio scope, or its
         #: task on the asyncio host)
         self.cleanup_scope: anyio.CancelScope | None = None
@@ -684,11 +695,16 @@ async def _main(
         reason: Any = "normal"
         outer_cancel: BaseException | None = None
         crashed = False
-        # On the asyncio host the backend's scope class is made directly: anyio's
-        # CancelScope() looks the running library up first (bench: spawn, million).
-        scope = anyio.CancelScope() if shield or _AioScope is None else _AioScope()
-        proc.scope = scope
         cancelled_exc = proc.loop.cancelled_exc
+        if shield or not _NATIVE:
+            scope: Any = anyio.CancelScope()
+            native = None
+        else:
+            # A process on the asyncio host is a bare task that only its own exit
+            # signals cancel: they cancel the task itself, with no anyio scope to
+            # make, enter, exit and deliver through (bench: spawn, million).
+            scope = native = _NativeCancel(proc)
+        proc.scope = scope
         try:
             with scope:
                 if proc.pending_exit is not None:
@@ -701,14 +717,17 @@ async def _main(
         except ProcessExit as e:
             reason = e.reason
         except cancelled_exc as e:
-            reason = "shutdown"
-            outer_cancel = e
+            if native is None or not native.cancel_called:
+                reason = "shutdown"
+                outer_cancel = e
         except Exception as e:
             reason = e
             crashed = True
         except BaseException as e:  # KeyboardInterrupt, SystemExit: die, then re-raise
             reason = e
             outer_cancel = e
+        if native is not None and native.delivered:
+            native.settle()
         if proc.pending_exit is not None and outer_cancel is None:
             reason = proc.pending_exit
             crashed = False
@@ -732,15 +751,15 @@ async def _main(
             # A process on the asyncio host is a bare task that nothing but its own
             # exit signals cancels: its cleanup needs no shield scope, and a kill
             # during it cancels the task itself (bench: spawn, million).
-            native = _KillCleanup(proc.task)
-            proc.cleanup_scope = native  # type: ignore[assignment]
+            killer = _KillCleanup(proc.task)
+            proc.cleanup_scope = killer  # type: ignore[assignment]
             try:
                 reason = await _cleanup(proc, body, reason)
             except cancelled_exc:
-                if not native.cancel_called:
+                if not killer.cancel_called:
                     raise
-                native.task.uncancel()
-            killed = native.cancel_called
+                killer.task.uncancel()
+            killed = killer.cancel_called
         if killed:  # killed while stopping children or in terminate
             reason = "killed"
         proc.die(reason)
@@ -765,6 +784,65 @@ async def _cleanup(proc: Proc, body: Any, reason: Any) -> Any:
     if not _is_str(reason, "killed"):
         reason = await body._otp_cleanup(reason)
     return reason
+
+
+class _NativeCancel:
+    """How exit signals stop a process on the asyncio host: by cancelling its task.
+
+    It stands where an anyio ``CancelScope`` stands for other processes (``with``,
+    ``cancel()``, ``cancel_called``) and keeps its promises: inside an anyio scope
+    with ``shield=True`` the process is not interrupted -- the cancellation waits
+    until it leaves the shield -- and a process that swallows the cancellation is
+    cancelled again, once per loop turn, until it exits (as anyio re-delivers).
+    """
+
+    __slots__ = ("cancel_called", "delivered", "proc")
+
+    def __init__(self, proc: Proc) -> None:
+        self.proc = proc
+        self.cancel_called = False
+        #: task.cancel() calls not yet taken back (Task.uncancel) by the process
+        self.delivered = 0
+
+    def __enter__(self) -> _NativeCancel:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
+
+    def cancel(self) -> None:
+        if not self.cancel_called:
+            self.cancel_called = True
+            self._deliver()
+
+    def _deliver(self) -> None:
+        proc = self.proc
+        task = proc.task
+        if proc.status >= EXITING or task is None or task.done():
+            return
+        if not _in_anyio_shield(task):
+            task.cancel()
+            self.delivered += 1
+        # look again next turn: still shielded, or the cancellation was swallowed
+        asyncio.get_running_loop().call_soon(self._deliver, context=_EMPTY_CONTEXT)
+
+    def settle(self) -> None:
+        """The body exited: take back the cancellations delivered to the task."""
+        task = self.proc.task
+        for _ in range(self.delivered):
+            task.uncancel()
+        self.delivered = 0
+
+
+def _in_anyio_shield(task: Any) -> bool:
+    """Is ``task`` inside an anyio cancel scope with ``shield=True`` right now?"""
+    state = _aio_task_states.get(task)
+    scope = state.cancel_scope if state is not None else None
+    while scope is not None:
+        if scope._shield:
+            return True
+        scope = scope._parent_scope
+    return False
 
 
 class _KillCleanup:
