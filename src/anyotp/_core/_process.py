@@ -47,7 +47,7 @@ from .._exceptions import CallExit, NotInProcess, StartError
 from ._backend import TIMEOUT, Loop, Waiter, current_loop, thread_waiter
 from ._ids import PID, Ref, table
 from ._mailbox import Mailbox
-from ._names import release_name
+from ._names import register_or_holder, release_name
 
 # Where anyio's asyncio backend keeps each task's innermost cancel scope, so that a
 # process on the asyncio host, cancelled without a scope of its own, still honours a
@@ -604,8 +604,6 @@ async def spawn(
         NotInProcess: no event loop, or ``link`` outside a process.
         StartError: ``init`` raised (chained) or exited, or ``name`` is taken.
     """
-    from ._names import register_or_holder
-
     here = owner.loop if owner is not None and owner.loop.kind != "thread" else current_loop()
     if here is None:
         raise NotInProcess("starting a process needs a running event loop (anyio.run(...))")
@@ -656,7 +654,7 @@ async def spawn(
     except BaseException:
         proc.die("noproc")
         raise
-    got = await ack.wait(None)
+    got = await ack  # no wait() coroutine per start (bench: spawn, million)
     if type(got) is InitFailed:
         message = f"{type(body).__name__} failed to start: init exited with {got.reason!r}"
         raise StartError(message, got.reason) from got.exc
@@ -933,7 +931,10 @@ class _AioHost:
                 await self._wait_all()
             raise
         finally:
+            global _last_host
             self.running = False
+            if _last_host is self:
+                _last_host = None
             if _aio_hosts.get(self.tg) is self:
                 del _aio_hosts[self.tg]
         if self.errors:
@@ -943,14 +944,25 @@ class _AioHost:
 _aio_hosts: weakref.WeakKeyDictionary[Any, _AioHost] = weakref.WeakKeyDictionary()
 
 
+#: the host :func:`_aio_host` returned last: most spawns go to the same task group
+#: as the one before, and a WeakKeyDictionary lookup makes a weakref each time
+#: (bench: spawn, million)
+_last_host: _AioHost | None = None
+
+
 def _aio_host(task_group: Any) -> _AioHost:
     """The running host of ``task_group``, started on first use (raises like
     ``start_soon`` if the group is not active)."""
+    global _last_host
+    host = _last_host
+    if host is not None and host.tg is task_group and host.running:
+        return host
     host = _aio_hosts.get(task_group)
     if host is None or not host.running:
         host = _AioHost(task_group)
         task_group.start_soon(host.run, name="anyotp processes")
         _aio_hosts[task_group] = host
+    _last_host = host
     return host
 
 
