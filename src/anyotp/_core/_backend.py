@@ -64,6 +64,7 @@ class Loop:
     """One running event loop (or plain thread): how to make waiters and reach it."""
 
     __slots__ = (
+        "aio",
         "calls",
         "cancelled_exc",
         "checkpoint",
@@ -104,6 +105,8 @@ class Loop:
         self.wake: Callable[[], None] | None = None
         #: asyncio loops only: the timeout wheel, whose timed waits ``call`` inlines
         self.wheel: _AioTimeouts | None = None
+        #: asyncio loops only: the asyncio loop (``call`` waits on a bare Future)
+        self.aio: asyncio.AbstractEventLoop | None = None
 
 
 # --------------------------------------------------------------------------- asyncio
@@ -307,6 +310,7 @@ def _aio_loop(loop: asyncio.AbstractEventLoop) -> Loop:
         _aio_checkpoint,
     )
     result.wheel = wheel
+    result.aio = loop
     return result
 
 

@@ -11,6 +11,8 @@ with :func:`decode` (calls, casts, system requests, the parent's EXIT, info).
 from __future__ import annotations
 
 import threading
+from asyncio import Future
+from asyncio import _get_running_loop as _running_loop
 from collections.abc import Coroutine
 from typing import Any, Final
 
@@ -30,6 +32,7 @@ from ._routing import (
 )
 
 _get_ident = threading.get_ident
+_Future = Future
 
 __all__ = [
     "CALL",
@@ -129,7 +132,13 @@ class From:
 
     __slots__ = ("_ref", "_waiter", "pid")
 
-    def __init__(self, pid: PID | None, waiter: Waiter | None, ref: Ref | None = None) -> None:
+    # ``_waiter`` is the caller's waiter, or on asyncio the caller's bare Future: a
+    # call there makes no waiter object, and a reply sets the future itself (bench:
+    # call_latency, fan_in).
+
+    def __init__(
+        self, pid: PID | None, waiter: Waiter | Future[Any] | None, ref: Ref | None = None
+    ) -> None:
         self.pid: PID | None = pid
         self._waiter = waiter
         # made on first need (a remote call, or the From crossing nodes): most calls
@@ -148,7 +157,14 @@ class From:
         """Send ``value`` to the caller (any thread, any node); like ``gen_server:reply/2``."""
         w = self._waiter
         if w is not None:
-            w.set(value)
+            if type(w) is _Future:  # an asyncio caller: its future (bench: call_latency)
+                if _running_loop() is w.get_loop():
+                    if not w.done():
+                        w.set_result(value)
+                else:
+                    _set_future_threadsafe(w, value)
+                return
+            w.set(value)  # type: ignore[union-attr]
             return
         ref = self._ref
         if ref is None:
@@ -168,7 +184,14 @@ class From:
         """Exit hook: the server exited before replying; the call fails at once."""
         w = self._waiter
         if w is not None:
-            w.set(_Down(reason))
+            if type(w) is _Future:
+                if _running_loop() is w.get_loop():
+                    if not w.done():
+                        w.set_result(_Down(reason))
+                else:
+                    _set_future_threadsafe(w, _Down(reason))
+                return
+            w.set(_Down(reason))  # type: ignore[union-attr]
 
     def __reduce__(self) -> tuple[Any, ...]:
         ref = self.ref
@@ -178,6 +201,19 @@ class From:
 
     def __repr__(self) -> str:
         return f"<From {self.pid!r}>"
+
+
+def _set_future_threadsafe(fut: Future[Any], value: Any) -> None:
+    """Set an asyncio caller's future from another thread (a closed loop drops it)."""
+    try:
+        fut.get_loop().call_soon_threadsafe(_set_pending, fut, value)
+    except RuntimeError:  # the loop is closed: nobody waits any more
+        pass
+
+
+def _set_pending(fut: Future[Any], value: Any) -> None:
+    if not fut.done():
+        fut.set_result(value)
 
 
 def deliver_reply(ref: Ref, value: Any) -> None:
@@ -242,7 +278,7 @@ def _begin(
     tag: str,
     request: Any,
     timeout: float | None,
-    waiter: Waiter,
+    waiter: Waiter | Future[Any],
     me: Proc | None,
 ) -> tuple[From, Proc | None, PID]:
     """Monitor the server and send it the request; the first half of every call.
@@ -371,7 +407,9 @@ async def gen_call(target: Target, tag: str, request: Any, timeout: float | None
         raise NotInProcess(
             "call() needs a running event loop; from plain threads use anyotp.sync.call()"
         )
-    w = loop.new_waiter()
+    aio = loop.aio
+    # on asyncio the caller waits on a bare Future (see From)
+    w: Any = loop.new_waiter() if aio is None else _Future(loop=aio)
     t0 = _telemetry.emit_call_start(target, request) if _telemetry.enabled else 0.0
     proc = target._proc if isinstance(target, PID) else None
     if proc is not None and proc is not me:
@@ -395,32 +433,35 @@ async def gen_call(target: Target, tag: str, request: Any, timeout: float | None
     else:
         from_, proc, pid = _begin(target, tag, request, timeout, w, me)
     try:
-        if timeout is None:
+        if aio is None:
+            got = await (w if timeout is None else w.wait(timeout))
+        elif timeout is None:
             got = await w
-        elif (wheel := loop.wheel) is not None and timeout > 0:
-            # Inlined _AioWaiter.wait: one coroutine level fewer to suspend and resume
-            # through on every timed call (bench: call_latency, fan_in).
-            fut = w._fut  # type: ignore[attr-defined]
-            if timeout >= LAZY_TIMEOUT:
-                # _AioTimeouts.defer, inlined: a list append, no clock read, no dict
-                # insert and delete (bench: call_latency, fan_in)
-                fresh = wheel.fresh
-                if not fresh:
-                    wheel.sweep_soon()
-                fresh.append((fut, timeout))
-                try:
-                    got = await fut
-                finally:
-                    if wheel.moved:
-                        wheel.forget(fut)
-            else:
-                tick = wheel.add(fut, timeout)
-                try:
-                    got = await fut
-                finally:
-                    wheel.remove(fut, tick)
+        elif timeout >= LAZY_TIMEOUT:
+            # the timeout wheel, inlined (one coroutine level fewer to suspend and
+            # resume through), armed lazily: a list append, no clock read, no dict
+            # insert and delete (bench: call_latency, fan_in)
+            wheel = loop.wheel
+            assert wheel is not None
+            fresh = wheel.fresh
+            if not fresh:
+                wheel.sweep_soon()
+            fresh.append((w, timeout))
+            try:
+                got = await w
+            finally:
+                if wheel.moved:
+                    wheel.forget(w)
+        elif timeout > 0:
+            wheel = loop.wheel
+            assert wheel is not None
+            tick = wheel.add(w, timeout)
+            try:
+                got = await w
+            finally:
+                wheel.remove(w, tick)
         else:
-            got = await w.wait(timeout)
+            got = w.result() if w.done() else TIMEOUT
     finally:
         if proc is not None and from_._ref is None:  # _end, inlined for the common
             proc.monitors.pop(from_, None)  # case (bench: call_latency)
