@@ -395,12 +395,16 @@ def _reference_match(pattern: Any, value: Any) -> tuple[Any, ...] | None:
             out.append(v)
         elif p is IGNORE:
             continue
+        elif isinstance(p, type):
+            if not isinstance(v, p):
+                return None
+            out.append(v)
         elif p != v:
             return None
     return tuple(out)
 
 
-_leaf = st.sampled_from([ANY, IGNORE, "a", "b", 1, 2])
+_leaf = st.sampled_from([ANY, IGNORE, "a", "b", 1, 2, int, str])
 _flat_pattern = st.lists(_leaf, min_size=0, max_size=5).map(tuple)
 _flat_value = st.lists(st.sampled_from(["a", "b", 1, 2]), min_size=0, max_size=5).map(tuple)
 
@@ -414,6 +418,22 @@ class TestFlatPatternsAgainstAReference:
 
     @given(pattern=_flat_pattern)
     def test_a_pattern_matches_a_value_built_from_it(self, pattern: tuple[Any, ...]) -> None:
-        value = tuple("x" if p is ANY or p is IGNORE else p for p in pattern)
-        expected = tuple("x" for p in pattern if p is ANY)
+        def leaf(p: Any) -> Any:
+            if p is ANY or p is IGNORE:
+                return "x"
+            return p() if isinstance(p, type) else p  # int() == 0, str() == ""
+
+        value = tuple(leaf(p) for p in pattern)
+        expected = tuple(leaf(p) for p in pattern if p is ANY or isinstance(p, type))
         assert match(pattern, value) == expected
+
+    def test_a_tag_and_a_type_match_the_tagged_instances_only(self) -> None:
+        # ("ping", PID): the shape of a request that carries its sender
+        pattern = ("ping", int)
+        assert match(pattern, ("ping", 3)) == (3,)
+        assert match(pattern, ("ping", True)) == (True,)  # bool is an int subclass
+        assert match(pattern, ("ping", "3")) is None
+        assert match(pattern, ("pong", 3)) is None
+        assert match(pattern, ("ping", 3, 4)) is None
+        assert match(("p", str, int), ("p", "a", 1)) == ("a", 1)
+        assert match(("p", str, int), ("p", "a", "1")) is None

@@ -122,12 +122,46 @@ def _compile(pattern: Any, path: str) -> Matcher:
 
 
 def _compile_flat(
-    seq_type: Any, n: int, lits: tuple[tuple[int, Any], ...], picks: tuple[int, ...]
+    seq_type: Any,
+    n: int,
+    lits: tuple[tuple[int, Any], ...],
+    picks: tuple[int, ...],
+    types: tuple[tuple[int, type], ...] = (),
 ) -> Matcher:
-    """A sequence pattern of literals, ANY and IGNORE only: the shape of almost every
-    receive (``("tag", ANY)``, ``("reply", ref, ANY)``).  The common cases get their
-    own closures: no loop, no comprehension frame (bench: ping_pong, selective_receive).
+    """A sequence pattern of literals, ANY, IGNORE and types only: the shape of almost
+    every receive (``("tag", ANY)``, ``("reply", ref, ANY)``, ``("ping", PID)``).  The
+    common cases get their own closures: no loop, no comprehension frame, no call per
+    element (bench: ping_pong, selective_receive).  ``types`` are the picks that must
+    also be instances of a class.
     """
+    if types:
+        if len(lits) == 1 and len(picks) == 1:
+            (li, lv), (pi, cls) = lits[0], types[0]
+
+            def match_1_t(value: Any) -> tuple[Any, ...] | None:
+                if (
+                    (type(value) is seq_type or isinstance(value, seq_type))
+                    and len(value) == n
+                    and value[li] == lv
+                ):
+                    v = value[pi]
+                    if isinstance(v, cls):
+                        return (v,)
+                return None
+
+            return match_1_t
+        untyped = _compile_flat(seq_type, n, lits, picks)
+
+        def match_flat_t(value: Any) -> tuple[Any, ...] | None:
+            got = untyped(value)
+            if got is None:
+                return None
+            for i, cls in types:
+                if not isinstance(value[i], cls):
+                    return None
+            return got
+
+        return match_flat_t
     if len(lits) == 1 and len(picks) == 1:
         (li, lv), pi = lits[0], picks[0]
 
@@ -194,6 +228,7 @@ def _compile_seq(pattern: tuple[Any, ...] | list[Any], path: str) -> Matcher:
     literals: list[tuple[int, Any]] = []
     subs: list[tuple[int, Matcher]] = []
     simple_extract: list[int] = []
+    types: list[tuple[int, type]] = []
     only_simple = True
     for i, sub in enumerate(pattern):
         sub_kind = type(sub)
@@ -202,6 +237,10 @@ def _compile_seq(pattern: tuple[Any, ...] | list[Any], path: str) -> Matcher:
             simple_extract.append(i)
         elif sub is IGNORE:
             continue
+        elif isinstance(sub, type):  # a class: an instance of it, extracted
+            subs.append((i, _compile(sub, f"{path}[{i}]")))
+            simple_extract.append(i)
+            types.append((i, sub))
         elif (
             not isinstance(sub, tuple)
             and sub_kind is not list
@@ -215,7 +254,7 @@ def _compile_seq(pattern: tuple[Any, ...] | list[Any], path: str) -> Matcher:
             subs.append((i, _compile(sub, f"{path}[{i}]")))
     lit_tuple = tuple(literals)
     if only_simple:
-        return _compile_flat(seq_type, n, lit_tuple, tuple(simple_extract))
+        return _compile_flat(seq_type, n, lit_tuple, tuple(simple_extract), tuple(types))
     sub_tuple = tuple(subs)
 
     def match_seq(value: Any) -> tuple[Any, ...] | None:
