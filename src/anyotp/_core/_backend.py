@@ -141,7 +141,7 @@ class _AioTimeouts:
     (bench: call_latency, fan_in -- anyotp timeout=5.0 against timeout=None.)
     """
 
-    __slots__ = ("_buckets", "_loop", "_time", "fresh", "moved")
+    __slots__ = ("_buckets", "_loop", "_time", "fresh", "moved", "sweeping")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -152,10 +152,12 @@ class _AioTimeouts:
         self._time: Callable[[], float] = (
             time.monotonic if type(loop).time is asyncio.BaseEventLoop.time else loop.time
         )
-        #: deferred waits since the last sweep: (future, timeout in seconds)
-        self.fresh: list[tuple[asyncio.Future[Any], float]] = []
+        #: deferred waits since the last sweep: future -> timeout in seconds
+        self.fresh: dict[asyncio.Future[Any], float] = {}
         #: deferred waits the sweep put on the wheel: future -> tick
         self.moved: dict[asyncio.Future[Any], int] = {}
+        #: a sweep is scheduled
+        self.sweeping = False
 
     def add(self, fut: asyncio.Future[Any], timeout: float) -> int:
         """Put ``fut`` on the wheel now: it gets TIMEOUT ``timeout`` s from now."""
@@ -181,27 +183,31 @@ class _AioTimeouts:
     def defer(self, fut: asyncio.Future[Any], timeout: float) -> None:
         """Begin a wait of ``timeout`` >= :data:`LAZY_TIMEOUT` seconds lazily; end it
         with :meth:`forget` if ``moved`` is not empty.  (Inlined in ``call``.)"""
-        fresh = self.fresh
-        if not fresh:
+        self.fresh[fut] = timeout
+        if not self.sweeping:
             self.sweep_soon()
-        fresh.append((fut, timeout))
 
     def forget(self, fut: asyncio.Future[Any]) -> None:
-        """End a wait begun with :meth:`defer` that the sweep may have moved."""
-        tick = self.moved.pop(fut, None)
-        if tick is not None:
-            self.remove(fut, tick)
+        """End a wait begun with :meth:`defer`."""
+        if self.fresh.pop(fut, None) is None:
+            tick = self.moved.pop(fut, None)
+            if tick is not None:
+                self.remove(fut, tick)
 
     def sweep_soon(self) -> None:
         """Schedule the sweep of ``fresh``, one tick from now."""
+        self.sweeping = True
         self._loop.call_at(self._time() + _TICK, self._sweep, context=_EMPTY_CONTEXT)
 
     def _sweep(self) -> None:
+        self.sweeping = False
         fresh = self.fresh
-        self.fresh = []
+        if not fresh:  # every deferred wait ended before its sweep
+            return
+        self.fresh = {}
         now = self._time()
         moved = self.moved
-        for fut, timeout in fresh:
+        for fut, timeout in fresh.items():
             if not fut.done():
                 moved[fut] = self._add_at(fut, now + timeout)
 
@@ -278,8 +284,7 @@ class _AioWaiter:
             try:
                 return await fut
             finally:
-                if wheel.moved:
-                    wheel.forget(fut)
+                wheel.forget(fut)
         tick = wheel.add(fut, timeout)
         try:
             return await fut

@@ -43,10 +43,10 @@ class Mailbox:
     GenServer and sync server loops, ``Actor.receive``'s fast path): ``queue`` (append
     only from senders; taken from by the owner, who then bumps ``taken``), ``saved``
     (what the current receive signature ``key`` skipped), ``waiter`` (published by a
-    waiting owner; see :meth:`arm`).
+    waiting owner, made with ``new_waiter``; see :meth:`arm`).
     """
 
-    __slots__ = ("_new_waiter", "key", "queue", "saved", "taken", "waiter")
+    __slots__ = ("key", "new_waiter", "queue", "saved", "taken", "waiter")
 
     def __init__(self, new_waiter: Callable[[], Waiter]) -> None:
         self.queue: deque[Any] = deque()
@@ -56,7 +56,8 @@ class Mailbox:
         self.saved: deque[Any] | tuple[()] = ()
         self.key: tuple[Matcher, ...] | None = None
         self.waiter: Waiter | None = None
-        self._new_waiter = new_waiter
+        #: makes the waiter a waiting owner publishes (see :meth:`arm`)
+        self.new_waiter = new_waiter
         #: bumped by every owner-side change of ``queue`` other than an append (a take,
         #: a removal, skipped messages put back): a :meth:`mark` is valid while it
         #: has not moved.  A server loop that pops ``queue`` itself bumps it too.
@@ -124,7 +125,7 @@ class Mailbox:
         """
         if self.waiter is not None:
             raise RuntimeError(_TWO_RECEIVERS)
-        w = self._new_waiter()
+        w = self.new_waiter()
         self.waiter = w
         if self.queue:  # a message raced in before the waiter was published
             self.waiter = None
@@ -139,7 +140,7 @@ class Mailbox:
         """Wait for a new message; False on timeout.  The caller saw ``queue`` empty."""
         if self.waiter is not None:
             raise RuntimeError(_TWO_RECEIVERS)
-        w = self._new_waiter()
+        w = self.new_waiter()
         self.waiter = w
         if self.queue:  # a message raced in before the waiter was published
             self.waiter = None
@@ -166,7 +167,7 @@ class Mailbox:
             while True:
                 if self.waiter is not None:
                     raise RuntimeError(_TWO_RECEIVERS)
-                w = self._new_waiter()
+                w = self.new_waiter()
                 self.waiter = w
                 if not q:
                     try:
@@ -280,7 +281,7 @@ class Mailbox:
                 remaining = None
             if self.waiter is not None:
                 raise RuntimeError(_TWO_RECEIVERS)
-            w = self._new_waiter()
+            w = self.new_waiter()
             self.waiter = w
             try:
                 if len(q) > i:  # a message raced in before the waiter was published
