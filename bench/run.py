@@ -388,7 +388,7 @@ def judge(row: Row, baseline: dict[str, float] | None, size: dict[str, int]) -> 
     if row.scenario == "million":
         row.target = {
             "spawns_per_s": f"≥ {bound:,.0f}/s",
-            "rss_gib": f"< {bound:g} GiB at 1M",
+            "rss_gib": f"≤ {bound:g} GiB at 1M",
             "live": f"{MILLION:,}",
         }[row.metric]
     if not is_anyotp:

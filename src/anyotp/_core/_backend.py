@@ -157,7 +157,7 @@ class _AioTimeouts:
         #: deferred waits the sweep put on the wheel: future -> tick
         self.moved: dict[asyncio.Future[Any], int] = {}
         #: a sweep is scheduled
-        self.sweeping = False
+        self.sweeping: bool = False
 
     def add(self, fut: asyncio.Future[Any], timeout: float) -> int:
         """Put ``fut`` on the wheel now: it gets TIMEOUT ``timeout`` s from now."""

@@ -57,7 +57,7 @@ class Mailbox:
         self.key: tuple[Matcher, ...] | None = None
         self.waiter: Waiter | None = None
         #: makes the waiter a waiting owner publishes (see :meth:`arm`)
-        self.new_waiter = new_waiter
+        self.new_waiter: Callable[[], Waiter] = new_waiter
         #: bumped by every owner-side change of ``queue`` other than an append (a take,
         #: a removal, skipped messages put back): a :meth:`mark` is valid while it
         #: has not moved.  A server loop that pops ``queue`` itself bumps it too.
