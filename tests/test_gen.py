@@ -224,3 +224,32 @@ class TestTimedCalls:
                         calls.start_soon(one, pid, 0.05 + (i % 4) * 0.02)
             tg.cancel_scope.cancel()
         assert outcomes == ["timeout"] * 200
+
+    async def test_an_infinite_timeout_waits_forever_and_breaks_no_other_timeout(
+        self,
+    ) -> None:
+        import math
+
+        class Mute(GenServer):
+            async def handle_call(self, request: Any, from_: From, state: Any) -> Any:
+                return NoReply(state)
+
+        waiting = anyio.Event()
+        outcomes: list[str] = []
+
+        async def forever(pid: Any) -> None:
+            waiting.set()
+            try:
+                await call(pid, "forever", timeout=math.inf)
+            except anyio.get_cancelled_exc_class():
+                outcomes.append("still waiting when cancelled")
+                raise
+
+        async with anyio.create_task_group() as tg:
+            pid = await Mute.start(task_group=tg)
+            tg.start_soon(forever, pid)
+            await waiting.wait()
+            with pytest.raises(CallTimeout):
+                await call(pid, "short", timeout=0.1)
+            tg.cancel_scope.cancel()
+        assert outcomes == ["still waiting when cancelled"]

@@ -645,6 +645,64 @@ class TestExitProcess:
         with anyio.fail_after(5):
             assert await in_actor(body) == "bye"
 
+    async def test_a_kill_during_terminate_waits_for_a_shielded_section_in_it(
+        self,
+    ) -> None:
+        log: list[Any] = []
+        inside = anyio.Event()
+        release = anyio.Event()
+
+        class Flushing(Actor):
+            async def run(self, state: Any) -> Any:
+                await anyio.sleep_forever()
+
+            async def terminate(self, reason: Any, state: Any) -> None:
+                with anyio.CancelScope(shield=True):
+                    inside.set()
+                    await release.wait()
+                    log.append("flushed")
+                await anyio.lowlevel.checkpoint()  # the kill takes effect here
+                log.append("after the flush")  # never reached
+
+        async def body(me: Actor, tg: anyio.abc.TaskGroup) -> Any:
+            pid = await Flushing.start(task_group=tg)
+            ref = monitor(pid)
+            exit_process(pid, "shutdown")
+            await inside.wait()
+            exit_process(pid, "kill")
+            await ping_loop_turns(5)
+            before_release = list(log)  # still inside its shielded flush
+            release.set()
+            return before_release, await down(me, ref), log
+
+        assert await in_actor(body) == ([], "killed", ["flushed"])
+
+    async def test_a_long_shielded_section_does_not_keep_the_loop_busy(self) -> None:
+        import time
+
+        inside = anyio.Event()
+
+        class Shielded(Actor):
+            async def run(self, state: Any) -> Any:
+                with anyio.CancelScope(shield=True):
+                    inside.set()
+                    await anyio.sleep(0.3)
+                await anyio.sleep_forever()
+
+        async def body(me: Actor, tg: anyio.abc.TaskGroup) -> Any:
+            pid = await Shielded.start(task_group=tg)
+            ref = monitor(pid)
+            await inside.wait()
+            cpu, wall = time.process_time(), time.monotonic()
+            exit_process(pid, "bye")
+            reason = await down(me, ref)
+            return reason, time.process_time() - cpu, time.monotonic() - wall
+
+        reason, cpu, wall = await in_actor(body)
+        assert reason == "bye"
+        assert wall >= 0.2
+        assert cpu < wall / 2, f"{cpu:.3f} s of CPU in {wall:.3f} s waiting for a shield"
+
     async def test_exit_process_from_another_thread_kills_the_process(self) -> None:
         async def body(me: Actor, tg: anyio.abc.TaskGroup) -> Any:
             pid = await Worker.start(task_group=tg)
@@ -1600,3 +1658,48 @@ class TestStartIntoACancelledGroup:
         if not isinstance(late[0], StartError):
             assert not is_alive(late[0])
         assert anyotp.processes() == []
+
+    async def test_a_process_stopped_before_it_ran_still_runs_terminate_and_dies(
+        self,
+    ) -> None:
+        # Stopped before its first step, a process whose init and run never suspend
+        # still finishes terminate (which awaits) and dies: its name is freed.
+        from anyotp import StartError, whereis
+
+        log: list[Any] = []
+
+        class Eager(Actor):
+            def init(self) -> int:
+                return 0
+
+            async def run(self, state: Any) -> Any:
+                raise RuntimeError("fails before any await")
+
+            async def terminate(self, reason: Any, state: Any) -> None:
+                await anyio.lowlevel.checkpoint()
+                log.append(("terminated", reason))
+
+        class Slow(Actor):
+            async def run(self, state: Any) -> Any:
+                await anyio.sleep_forever()
+
+            async def terminate(self, reason: Any, state: Any) -> None:
+                await anyio.sleep(0.02)  # the group is still cancelling meanwhile
+
+        outcome: list[Any] = []
+        with anyio.fail_after(5):
+            async with anyio.create_task_group() as tg:
+                await Slow.start(task_group=tg)
+                tg.cancel_scope.cancel()
+                with anyio.CancelScope(shield=True):
+                    await ping_loop_turns(3)  # the group is stopping Slow meanwhile
+                    try:
+                        outcome.append(await Eager.start(task_group=tg, name="eager"))
+                    except StartError as e:
+                        outcome.append(e)
+        assert whereis("eager") is None
+        assert anyotp.processes() == []
+        if not isinstance(outcome[0], StartError):  # it started, then was stopped
+            # asyncio: stopped before its first step ("shutdown"); trio: the group's
+            # cancellation waits for a checkpoint, and run() crashed first
+            assert [entry[0] for entry in log] == ["terminated"]

@@ -118,6 +118,10 @@ _EMPTY_CONTEXT: Final = contextvars.Context()
 #: its deadline and one tick later, never early (a lazily armed one: two ticks).
 _TICK: Final = 0.005
 
+#: A deadline (loop clock, seconds) past this one never comes: a wait that long
+#: (``timeout=math.inf``) is not put on the wheel.
+_NEVER: Final = 1e12
+
 #: Timed waits at least this long are armed lazily (see :class:`_AioTimeouts`).
 LAZY_TIMEOUT: Final = 0.05
 
@@ -164,6 +168,8 @@ class _AioTimeouts:
         return self._add_at(fut, self._time() + timeout)
 
     def _add_at(self, fut: asyncio.Future[Any], deadline: float) -> int:
+        if not deadline < _NEVER:  # math.inf, or longer than the loop will run
+            return 0  # tick 0 never fires: the wait is untimed
         tick = int(deadline / _TICK) + 1
         bucket = self._buckets.get(tick)
         if bucket is None:
@@ -361,7 +367,10 @@ def _trio_loop() -> Loop:
                     waiter._deliver(value_outcome(TIMEOUT))  # outcomes are single-use
 
     def add_timed(waiter: Any, timeout: float) -> int:
-        tick = int((current_time() + timeout) / _TICK) + 1
+        deadline = current_time() + timeout
+        if not deadline < _NEVER:  # math.inf: an untimed wait (tick 0 never fires)
+            return 0
+        tick = int(deadline / _TICK) + 1
         bucket = buckets.get(tick)
         if bucket is None:
             bucket = buckets[tick] = {}
@@ -572,7 +581,7 @@ def current_loop() -> Loop | None:
     # thread-local lookup costs ~300 ns, and a call from a plain task makes one per
     # call (bench: call_latency, fan_in).
     last = _last_aio
-    if last[0] is loop:
+    if last[0] is loop and last[1].tid == _get_ident():
         return last[1]  # type: ignore[no-any-return]
     if getattr(_tls, "key", None) is loop:
         cached_loop: Loop = _tls.loop
@@ -584,7 +593,8 @@ def current_loop() -> Loop | None:
     return cached_loop
 
 
-#: (asyncio loop, its Loop): the last one :func:`current_loop` returned
+#: (asyncio loop, its Loop): the last one :func:`current_loop` returned (valid in the
+#: thread the Loop names: an asyncio loop may later run in another thread)
 _last_aio: tuple[Any, Any] = (None, None)
 
 

@@ -408,7 +408,10 @@ async def gen_call(target: Target, tag: str, request: Any, timeout: float | None
     else:
         # current_loop's cache, inlined for a plain asyncio task (bench: call_latency)
         last = _backend._last_aio
-        loop = last[1] if last[0] is _running_loop() is not None else current_loop()
+        if last[0] is _running_loop() is not None and last[1].tid == _get_ident():
+            loop = last[1]
+        else:
+            loop = current_loop()
     if loop is None:
         raise NotInProcess(
             "call() needs a running event loop; from plain threads use anyotp.sync.call()"

@@ -30,7 +30,6 @@ sync API, on a thread of its own (a *thread loop*, see ``_backend.new_thread_loo
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import enum
 import logging
@@ -57,8 +56,10 @@ try:
     from anyio._backends._asyncio import CancelScope as _AioScope
     from anyio._backends._asyncio import _task_states as _aio_task_states
 
-    _NATIVE = {"_shield", "_parent_scope"} <= set(_AioScope.__slots__)
-except ImportError:  # pragma: no cover
+    _probe = _AioScope()
+    _NATIVE = hasattr(_probe, "_shield") and hasattr(_probe, "_parent_scope")
+    del _probe
+except (ImportError, AttributeError, TypeError):  # pragma: no cover
     _aio_task_states = {}  # type: ignore[assignment]
     _NATIVE = False
 
@@ -124,7 +125,24 @@ class Status(enum.IntEnum):
 
 STARTING, RUNNING, EXITING, DEAD = Status.STARTING, Status.RUNNING, Status.EXITING, Status.DEAD
 
-_NO_SHIELD: Final = contextlib.nullcontext()
+
+class _NoScope:
+    """A context manager that does nothing.  Its methods are static, so entering it
+    makes no bound method that a suspended process would hold for its whole life
+    (bench: million, spawn memory)."""
+
+    __slots__ = ()
+
+    @staticmethod
+    def __enter__() -> None:
+        return None
+
+    @staticmethod
+    def __exit__(*exc_info: object) -> None:
+        return None
+
+
+_NO_SHIELD: Final = _NoScope()
 
 _current: contextvars.ContextVar[Proc | None] = contextvars.ContextVar(
     "anyotp_current_process", default=None
@@ -259,7 +277,7 @@ class Proc:
         self.scope: Any = None
         #: what a kill cancels while the process cleans up (an anyio scope, or its
         #: task on the asyncio host)
-        self.cleanup_scope: anyio.CancelScope | None = None
+        self.cleanup_scope: Any = None
         #: the reason an exit signal asked for, while the process has not acted on it
         self.pending_exit: Any = None
         #: final exit reason once dead
@@ -687,7 +705,8 @@ async def _main(
     # CancelScope costs ~1 KB per process; bench: spawn, million.  A process on a
     # host task (asyncio) has no outer scope at all: `shield` is False.)
     with anyio.CancelScope(shield=True) if shield and proc.owner is not None else _NO_SHIELD:
-        token = _current.set(proc)
+        # The task runs in a context of its own, which dies with it: nothing to reset.
+        _current.set(proc)
         get_task = proc.loop.current_task
         proc.task = get_task() if get_task is not None else None
         reason: Any = "normal"
@@ -724,8 +743,8 @@ async def _main(
         except BaseException as e:  # KeyboardInterrupt, SystemExit: die, then re-raise
             reason = e
             outer_cancel = e
-        if native is not None and native.delivered:
-            native.settle()
+        if native is not None and native.cancel_called and native.settle():
+            await _absorb_cancel(proc.task)
         if proc.pending_exit is not None and outer_cancel is None:
             reason = proc.pending_exit
             crashed = False
@@ -749,15 +768,16 @@ async def _main(
             # A process on the asyncio host is a bare task that nothing but its own
             # exit signals cancels: its cleanup needs no shield scope, and a kill
             # during it cancels the task itself (bench: spawn, million).
-            killer = _KillCleanup(proc.task)
-            proc.cleanup_scope = killer  # type: ignore[assignment]
+            killer = _NativeCancel(proc, DEAD)
+            proc.cleanup_scope = killer
             try:
                 reason = await _cleanup(proc, body, reason)
             except cancelled_exc:
                 if not killer.cancel_called:
                     raise
-                killer.task.uncancel()
             killed = killer.cancel_called
+            if killed and killer.settle():
+                await _absorb_cancel(proc.task)
         if killed:  # killed while stopping children or in terminate
             reason = "killed"
         proc.die(reason)
@@ -767,7 +787,6 @@ async def _main(
             # Only now: when start() raises, the children init started are stopped
             # and the name is free again (OTP's start_link returns after cleanup).
             ack.set(init_failed)
-        _current.reset(token)
         if outer_cancel is not None:
             raise outer_cancel
 
@@ -791,21 +810,33 @@ class _NativeCancel:
     ``cancel()``, ``cancel_called``) and keeps its promises: inside an anyio scope
     with ``shield=True`` the process is not interrupted -- the cancellation waits
     until it leaves the shield -- and a process that swallows the cancellation is
-    cancelled again, once per loop turn, until it exits (as anyio re-delivers).
+    cancelled again until it is out of the phase this cancels (its body, or for a
+    kill its cleanup), as anyio re-delivers.  While the task stays shielded it is
+    looked at on each of the next loop turns, then every millisecond: a long
+    shielded section does not keep the loop busy.
     """
 
-    __slots__ = ("cancel_called", "delivered", "proc")
+    __slots__ = ("cancel_called", "delivered", "finished", "proc", "turns", "until")
 
-    def __init__(self, proc: Proc) -> None:
+    def __init__(self, proc: Proc, until: Status = EXITING) -> None:
         self.proc = proc
+        #: the status at which this cancellation has done its work
+        self.until = until
         self.cancel_called = False
         #: task.cancel() calls not yet taken back (Task.uncancel) by the process
         self.delivered = 0
+        #: loop turns spent waiting for the task to leave a shield
+        self.turns = 0
+        #: settled: the phase is over, nothing more is delivered
+        self.finished = False
 
-    def __enter__(self) -> _NativeCancel:
-        return self
+    # Static, as _NoScope's: no bound method held by the suspended process.
+    @staticmethod
+    def __enter__() -> None:
+        return None
 
-    def __exit__(self, *exc_info: object) -> None:
+    @staticmethod
+    def __exit__(*exc_info: object) -> None:
         return None
 
     def cancel(self) -> None:
@@ -816,20 +847,46 @@ class _NativeCancel:
     def _deliver(self) -> None:
         proc = self.proc
         task = proc.task
-        if proc.status >= EXITING or task is None or task.done():
+        if self.finished or proc.status >= self.until or task is None or task.done():
             return
-        if not _in_anyio_shield(task):
+        aio = proc.loop.aio
+        if aio is None or aio.is_closed():
+            return
+        if _in_anyio_shield(task):
+            self.turns += 1
+            if self.turns > _SHIELD_SPIN_TURNS:
+                aio.call_later(0.001, self._deliver, context=_EMPTY_CONTEXT)
+                return
+        else:
+            self.turns = 0
             task.cancel()
             self.delivered += 1
         # look again next turn: still shielded, or the cancellation was swallowed
-        asyncio.get_running_loop().call_soon(self._deliver, context=_EMPTY_CONTEXT)
+        aio.call_soon(self._deliver, context=_EMPTY_CONTEXT)
 
-    def settle(self) -> None:
-        """The body exited: take back the cancellations delivered to the task."""
+    def settle(self) -> bool:
+        """The phase ended: take back the cancellations delivered to the task.  True
+        if one is still pending -- delivered from the task itself and never awaited
+        through (``Task.uncancel`` leaves it pending before Python 3.13): the caller
+        takes it with :func:`_absorb_cancel`."""
+        self.finished = True
         task = self.proc.task
         for _ in range(self.delivered):
             task.uncancel()
         self.delivered = 0
+        return bool(getattr(task, "_must_cancel", False))
+
+
+async def _absorb_cancel(task: Any) -> None:
+    """Take a cancellation still pending on the running ``task`` at a checkpoint."""
+    try:
+        await asyncio.sleep(0)
+    except asyncio.CancelledError:
+        task.uncancel()
+
+
+#: loop turns a shielded process is looked at on each turn before every millisecond
+_SHIELD_SPIN_TURNS: Final = 64
 
 
 def _in_anyio_shield(task: Any) -> bool:
@@ -841,21 +898,6 @@ def _in_anyio_shield(task: Any) -> bool:
             return True
         scope = scope._parent_scope
     return False
-
-
-class _KillCleanup:
-    """What a kill cancels while a process on the asyncio host cleans up: its task."""
-
-    __slots__ = ("cancel_called", "task")
-
-    def __init__(self, task: Any) -> None:
-        self.task = task
-        self.cancel_called = False
-
-    def cancel(self) -> None:
-        if not self.cancel_called:
-            self.cancel_called = True
-            self.task.cancel()
 
 
 # ------------------------------------------------------- the asyncio process host
@@ -875,7 +917,16 @@ class _AioHost:
     cancelling a tree stops it top-down, as with one task per process.
     """
 
-    __slots__ = ("__weakref__", "errors", "procs", "running", "stopping", "tg", "waiter")
+    __slots__ = (
+        "__weakref__",
+        "errors",
+        "on_done",
+        "procs",
+        "running",
+        "stopping",
+        "tg",
+        "waiter",
+    )
 
     def __init__(self, tg: Any) -> None:
         self.tg = tg
@@ -884,11 +935,15 @@ class _AioHost:
         self.running = True
         self.stopping = False
         self.errors: list[BaseException] = []
+        # one bound method for every task's done callback, not one per task
+        self.on_done = self._done
 
     def start(self, proc: Proc, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro, name=type(proc.body).__name__)
         self.procs[task] = proc
-        task.add_done_callback(self._done)
+        # in an empty context: no copy of the spawner's context per process, which the
+        # callback does not need (bench: million, spawn memory)
+        task.add_done_callback(self.on_done, context=_EMPTY_CONTEXT)
         if self.stopping and proc.owner is None:
             # started into a group that is being cancelled: as a task started there
             # would be cancelled at once, the process is stopped at once
@@ -920,13 +975,17 @@ class _AioHost:
         except BaseException:  # the group is cancelled (or failed): stop what is ours
             self.stopping = True
             with anyio.CancelScope(shield=True):
-                # From a loop callback rather than from this task: anyio's
-                # CancelScope.cancel() formats the repr of the task it is called
-                # from into its cancel message, once per process (bench: spawn).
+                # Processes cancelled through their task are told from here; with
+                # anyio scopes, from a loop callback: CancelScope.cancel() formats the
+                # repr of the task it is called from into its cancel message, once
+                # per process (bench: spawn).
                 call_soon = asyncio.get_running_loop().call_soon
                 for proc in list(self.procs.values()):
                     if proc.owner is None:
-                        call_soon(proc.force_exit, "shutdown")
+                        if _NATIVE:
+                            proc.force_exit("shutdown")
+                        else:
+                            call_soon(proc.force_exit, "shutdown")
                 self.errors.clear()
                 await self._wait_all()
             raise
