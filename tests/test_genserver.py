@@ -1098,3 +1098,29 @@ class TestStop:
                 await call(pid, "x")
             assert isinstance(info.value.reason, TypeError)
             assert "(reply, new_state)" in str(info.value.reason)
+
+
+class TestCallbacksSetOnTheInstance:
+    async def test_a_handle_call_set_on_the_instance_is_the_one_called(self) -> None:
+        # e.g. mock.patch.object(server, "handle_call") in a test
+        from anyotp._core import table
+
+        class Server(GenServer):
+            async def handle_call(self, request: Any, from_: Any, state: Any) -> Any:
+                return "class", state
+
+        async def patched(request: Any, from_: Any, state: Any) -> Any:
+            return ("instance", request), state
+
+        class Patched(Server):
+            async def init(self) -> int:
+                self.handle_call = patched  # type: ignore[method-assign]
+                return 0
+
+        async with anyio.create_task_group() as tg:
+            plain = await Server.start(task_group=tg)
+            pid = await Patched.start(task_group=tg)
+            assert await call(plain, "x") == "class"
+            assert await call(pid, "x") == ("instance", "x")
+            assert table[pid.id].body.handle_call is patched
+            tg.cancel_scope.cancel()

@@ -677,6 +677,36 @@ class TestExitProcess:
 
         assert await in_actor(body) == ([], "killed", ["flushed"])
 
+    async def test_after_a_long_shield_the_exit_lands_at_the_first_checkpoint(self) -> None:
+        # The exit signal came during a long shielded handler; the server must not
+        # go on handling its queued messages once out of the shield.
+        inside = anyio.Event()
+        handled: list[Any] = []
+
+        class Server(GenServer):
+            async def handle_cast(self, request: Any, state: Any) -> Any:
+                if request == "slow":
+                    with anyio.CancelScope(shield=True):
+                        inside.set()
+                        await anyio.sleep(0.2)
+                else:
+                    handled.append(request)
+                    await anyio.lowlevel.checkpoint()
+                return state
+
+        async def body(me: Actor, tg: anyio.abc.TaskGroup) -> Any:
+            pid = await Server.start(task_group=tg)
+            ref = monitor(pid)
+            cast_nowait(pid, "slow")
+            await inside.wait()
+            for i in range(100):
+                cast_nowait(pid, i)
+            exit_process(pid, "bye")
+            return await down(me, ref)
+
+        assert await in_actor(body) == "bye"
+        assert len(handled) <= 1, f"{len(handled)} messages handled after the exit signal"
+
     async def test_a_long_shielded_section_does_not_keep_the_loop_busy(self) -> None:
         import time
 

@@ -139,6 +139,16 @@ def wrong_kind(server: Any, request: Any) -> Exception:
     )
 
 
+def _unbound(fn: Any) -> Any:
+    """``fn`` (a callback set on the instance) called the way the loop calls the
+    class's: with the instance first."""
+
+    def call(_self: Any, *args: Any) -> Any:
+        return fn(*args)
+
+    return call
+
+
 class Directive:
     """Base of the values a callback may return instead of a plain state."""
 
@@ -399,9 +409,13 @@ class GenServer(Actor, Generic[State]):
         checkpoint = proc.loop.checkpoint
         # Locals, not attribute or global lookups per message (bench: casts, fan_in)
         # the class's functions, called with self: no bound method held per idle
-        # server (bench: million, spawn memory)
-        handle_call = type(self).handle_call
-        handle_cast = type(self).handle_cast
+        # server (bench: million, spawn memory) -- unless the instance has its own
+        handle_call: Any = type(self).handle_call
+        handle_cast: Any = type(self).handle_cast
+        own = getattr(self, "__dict__", None)
+        if own and ("handle_call" in own or "handle_cast" in own):
+            handle_call = _unbound(self.handle_call)
+            handle_cast = _unbound(self.handle_cast)
         call_tag, cast_tag, directive, budget = CALL_TAG, CAST_TAG, Directive, REDUCTIONS
         new_waiter = mbox.new_waiter
         res: Any  # a callback's result: a new state, a (reply, state) or a Directive

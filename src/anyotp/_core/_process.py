@@ -808,15 +808,15 @@ class _NativeCancel:
 
     It stands where an anyio ``CancelScope`` stands for other processes (``with``,
     ``cancel()``, ``cancel_called``) and keeps its promises: inside an anyio scope
-    with ``shield=True`` the process is not interrupted -- the cancellation waits
-    until it leaves the shield -- and a process that swallows the cancellation is
-    cancelled again until it is out of the phase this cancels (its body, or for a
-    kill its cleanup), as anyio re-delivers.  While the task stays shielded it is
-    looked at on each of the next loop turns, then every millisecond: a long
-    shielded section does not keep the loop busy.
+    with ``shield=True`` the process is not interrupted -- the cancellation lands at
+    its first checkpoint after the shield -- and a process that swallows the
+    cancellation is cancelled again until it is out of the phase this cancels (its
+    body, or for a kill its cleanup), as anyio re-delivers.  A shielded task is looked
+    at again right after each of its steps (a callback on the future it waits for,
+    which runs after the task's own wake-up), so waiting for a shield costs nothing.
     """
 
-    __slots__ = ("cancel_called", "delivered", "finished", "proc", "turns", "until")
+    __slots__ = ("cancel_called", "delivered", "finished", "proc", "until")
 
     def __init__(self, proc: Proc, until: Status = EXITING) -> None:
         self.proc = proc
@@ -825,8 +825,6 @@ class _NativeCancel:
         self.cancel_called = False
         #: task.cancel() calls not yet taken back (Task.uncancel) by the process
         self.delivered = 0
-        #: loop turns spent waiting for the task to leave a shield
-        self.turns = 0
         #: settled: the phase is over, nothing more is delivered
         self.finished = False
 
@@ -844,7 +842,7 @@ class _NativeCancel:
             self.cancel_called = True
             self._deliver()
 
-    def _deliver(self) -> None:
+    def _deliver(self, _step: Any = None) -> None:
         proc = self.proc
         task = proc.task
         if self.finished or proc.status >= self.until or task is None or task.done():
@@ -853,15 +851,16 @@ class _NativeCancel:
         if aio is None or aio.is_closed():
             return
         if _in_anyio_shield(task):
-            self.turns += 1
-            if self.turns > _SHIELD_SPIN_TURNS:
-                aio.call_later(0.001, self._deliver, context=_EMPTY_CONTEXT)
+            # Look again when the task has taken its next step: after the future it
+            # waits for is done, and its wake-up (added first) has run.
+            waiting = getattr(task, "_fut_waiter", None)
+            if waiting is not None and not waiting.done():
+                waiting.add_done_callback(self._deliver, context=_EMPTY_CONTEXT)
                 return
         else:
-            self.turns = 0
             task.cancel()
             self.delivered += 1
-        # look again next turn: still shielded, or the cancellation was swallowed
+        # look again next turn, after the task's step: the cancellation was swallowed
         aio.call_soon(self._deliver, context=_EMPTY_CONTEXT)
 
     def settle(self) -> bool:
@@ -883,10 +882,6 @@ async def _absorb_cancel(task: Any) -> None:
         await asyncio.sleep(0)
     except asyncio.CancelledError:
         task.uncancel()
-
-
-#: loop turns a shielded process is looked at on each turn before every millisecond
-_SHIELD_SPIN_TURNS: Final = 64
 
 
 def _in_anyio_shield(task: Any) -> bool:
@@ -983,7 +978,10 @@ class _AioHost:
                 for proc in list(self.procs.values()):
                     if proc.owner is None:
                         if _NATIVE:
-                            proc.force_exit("shutdown")
+                            try:
+                                proc.force_exit("shutdown")
+                            except Exception as e:  # tell the others all the same
+                                log.error("stopping %r raised %r", proc, e, exc_info=e)
                         else:
                             call_soon(proc.force_exit, "shutdown")
                 self.errors.clear()
