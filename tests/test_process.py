@@ -1641,7 +1641,7 @@ class TestFootprint:
         self, anyio_backend_name: str
     ) -> None:
         # A budget, so that a change that makes every process heavier for the garbage
-        # collector shows up here (bench: million, spawn).  Measured: 17 on asyncio
+        # collector shows up here (bench: million, spawn).  Measured: 16 on asyncio
         # (a bare task per process, no cancel scope), 37 on trio.
         import gc
 

@@ -410,10 +410,14 @@ class GenServer(Actor, Generic[State]):
         # Locals, not attribute or global lookups per message (bench: casts, fan_in)
         # the class's functions, called with self: no bound method held per idle
         # server (bench: million, spawn memory) -- unless the instance has its own
+        # (a check through the bound methods: reading __dict__ would make the
+        # instance's dict a separate object)
         handle_call: Any = type(self).handle_call
         handle_cast: Any = type(self).handle_cast
-        own = getattr(self, "__dict__", None)
-        if own and ("handle_call" in own or "handle_cast" in own):
+        if (
+            getattr(self.handle_call, "__func__", None) is not handle_call
+            or getattr(self.handle_cast, "__func__", None) is not handle_cast
+        ):
             handle_call = _unbound(self.handle_call)
             handle_cast = _unbound(self.handle_cast)
         call_tag, cast_tag, directive, budget = CALL_TAG, CAST_TAG, Directive, REDUCTIONS

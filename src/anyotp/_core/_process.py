@@ -343,6 +343,8 @@ class Proc:
             self.pending_exit = reason
         scope = self.scope
         if scope is not None:
+            if scope is _NATIVE_UNUSED:  # made on the first exit signal (see _main)
+                scope = self.scope = _NativeCancel(self)
             scope.cancel()
 
     def exit_self(self, reason: Any) -> None:
@@ -713,18 +715,21 @@ async def _main(
         outer_cancel: BaseException | None = None
         crashed = False
         cancelled_exc = proc.loop.cancelled_exc
-        if shield or not _NATIVE:
-            scope: Any = anyio.CancelScope()
-            native = None
-        else:
+        native = not shield and _NATIVE
+        if native:
             # A process on the asyncio host is a bare task that only its own exit
             # signals cancel: they cancel the task itself, with no anyio scope to
-            # make, enter, exit and deliver through (bench: spawn, million).
-            scope = native = _NativeCancel(proc)
+            # make, enter, exit and deliver through, and the _NativeCancel that does
+            # it is made on the first signal (bench: spawn, million).
+            scope: Any = _NATIVE_UNUSED
+        else:
+            scope = anyio.CancelScope()
         proc.scope = scope
         try:
             with scope:
                 if proc.pending_exit is not None:
+                    if native:
+                        scope = proc.scope = _NativeCancel(proc)
                     scope.cancel()
                 state = await body._otp_boot(proc, args, kwargs, ack)
                 # Started: drop what only the start needed, so a long-lived idle
@@ -734,7 +739,7 @@ async def _main(
         except ProcessExit as e:
             reason = e.reason
         except cancelled_exc as e:
-            if native is None or not native.cancel_called:
+            if not (native and proc.scope.cancel_called):
                 reason = "shutdown"
                 outer_cancel = e
         except Exception as e:
@@ -743,7 +748,7 @@ async def _main(
         except BaseException as e:  # KeyboardInterrupt, SystemExit: die, then re-raise
             reason = e
             outer_cancel = e
-        if native is not None and native.cancel_called and native.settle():
+        if native and proc.scope.cancel_called and proc.scope.settle():
             await _absorb_cancel(proc.task)
         if proc.pending_exit is not None and outer_cancel is None:
             reason = proc.pending_exit
@@ -801,6 +806,25 @@ async def _cleanup(proc: Proc, body: Any, reason: Any) -> Any:
     if not _is_str(reason, "killed"):
         reason = await body._otp_cleanup(reason)
     return reason
+
+
+class _NativeUnused:
+    """The place of a :class:`_NativeCancel` no exit signal has needed yet."""
+
+    __slots__ = ()
+
+    cancel_called: Final = False
+
+    @staticmethod
+    def __enter__() -> None:
+        return None
+
+    @staticmethod
+    def __exit__(*exc_info: object) -> None:
+        return None
+
+
+_NATIVE_UNUSED: Final = _NativeUnused()
 
 
 class _NativeCancel:
