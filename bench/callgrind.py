@@ -9,17 +9,17 @@ Each measurement runs this file under ``valgrind --tool=callgrind`` twice, with 
 warm-up cancel out.  Counts repeat within about ±4% on a loaded machine, where
 wall-clock ratios of the same code swing by ±30%.
 
-Operations (the shapes of ``run.py``'s scenarios, one client, after a warm-up):
+Operations: the scenarios of ``run.py`` themselves (``_anyotp_async.py`` and
+``_raw_asyncio.py``), sized to N operations:
 
-* ``call`` / ``call-none``: ``await call(pid, "incr")`` to a counter GenServer, with
-  the default timeout / ``timeout=None`` (on trio, compare ``call-none``: the timeout
-  wheel's ticker wakes by wall-clock time, which valgrind slows 50-fold);
-* ``cast``: ``cast_nowait`` and its ``handle_cast``;
-* ``ping``: a round trip between two actors (``send_nowait`` + ``receive``);
-* ``spawn``: ``Counter.start`` + one call, all stopped by cancelling their task group;
-* ``raw-call``, ``raw-ping``, ``raw-spawn``: the raw asyncio baselines
-  (``asyncio.Queue`` and a ``Future`` per call, as in ``_raw_asyncio.py``), run with
-  ``asyncio.run``.
+* ``call`` / ``call-none``: ``call_latency`` with the default timeout / with
+  ``timeout=None`` (on trio, compare ``call-none``: the timeout wheel's ticker wakes by
+  wall-clock time, which valgrind slows 50-fold);
+* ``cast``: ``cast_throughput`` (``cast_nowait`` and its ``handle_cast``);
+* ``ping``: ``ping_pong`` (a round trip between two actors);
+* ``spawn``: ``spawn`` stopped by task-group cancel (start + one call + stop);
+* ``raw-call``, ``raw-cast``, ``raw-ping``, ``raw-spawn``: the raw asyncio baselines
+  of the same scenarios, run with ``asyncio.run``.
 
 Needs valgrind (``apt-get install valgrind``).
 """
@@ -36,142 +36,38 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-WARM_UP = 200
+
+#: operation -> (module, scenario function): anyotp's run under anyio, raw ones under
+#: asyncio.run, as bench/worker.py runs them
+OPERATIONS = {
+    "call": ("_anyotp_async", "call_latency"),
+    "call-none": ("_anyotp_async", "call_latency_no_timeout"),
+    "cast": ("_anyotp_async", "cast_throughput"),
+    "ping": ("_anyotp_async", "ping_pong"),
+    "spawn": ("_anyotp_async", "spawn_tg_cancel"),
+    "raw-call": ("_raw_asyncio", "call_latency"),
+    "raw-cast": ("_raw_asyncio", "cast_throughput"),
+    "raw-ping": ("_raw_asyncio", "ping_pong"),
+    "raw-spawn": ("_raw_asyncio", "spawn"),
+}
 
 
-def _anyotp_ops(mode: str, n: int, backend: str) -> None:
-    import anyio
+def _run_operation(mode: str, n: int, backend: str) -> None:
+    import importlib
 
-    from anyotp import PID, Actor, GenServer, call, cast_nowait, send_nowait
+    if mode not in OPERATIONS:
+        raise SystemExit(f"unknown operation {mode!r}: one of {', '.join(OPERATIONS)}")
+    module, name = OPERATIONS[mode]
+    scenario: Any = getattr(importlib.import_module(module), name)
+    size = {"n": n}
+    if module == "_raw_asyncio":
+        import asyncio
 
-    class Counter(GenServer[int]):
-        async def init(self) -> int:
-            return 0
+        asyncio.run(scenario(size))
+    else:
+        import anyio
 
-        async def handle_call(self, request: Any, from_: Any, state: int) -> Any:
-            return state + 1, state + 1
-
-        async def handle_cast(self, request: Any, state: int) -> int:
-            return state + 1
-
-    class Ponger(Actor):
-        async def run(self, state: Any) -> Any:
-            return await self.receive((("ping", PID), self.on_ping))
-
-        def on_ping(self, sender: PID) -> None:
-            send_nowait(sender, "pong")
-
-    class Pinger(Actor):
-        async def init(self, peer: PID, left: int, done: anyio.Event) -> int:
-            self.peer, self.me, self.done = peer, self.pid, done
-            return left
-
-        async def run(self, left: int) -> int:
-            if left == 0:
-                self.done.set()
-                self.stop()
-            send_nowait(self.peer, ("ping", self.me))
-            await self.receive(("pong", lambda: None))
-            return left - 1
-
-    async def main() -> None:
-        async with anyio.create_task_group() as tg:
-            pid = await Counter.start(task_group=tg)
-            for _ in range(WARM_UP):
-                await call(pid, "incr")
-            if mode == "call":
-                for _ in range(n):
-                    await call(pid, "incr")
-            elif mode == "call-none":
-                for _ in range(n):
-                    await call(pid, "incr", timeout=None)
-            elif mode == "cast":
-                for _ in range(n):
-                    cast_nowait(pid, "incr")
-                await call(pid, "get", timeout=None)
-            elif mode == "ping":
-                done = anyio.Event()
-                peer = await Ponger.start(task_group=tg)
-                await Pinger.start(peer, n, done, task_group=tg)
-                await done.wait()
-            elif mode == "spawn":
-                async with anyio.create_task_group() as servers:
-                    for _ in range(n):
-                        await call(await Counter.start(task_group=servers), "incr")
-                    servers.cancel_scope.cancel()
-            else:
-                raise SystemExit(f"unknown operation {mode!r}")
-            tg.cancel_scope.cancel()
-
-    anyio.run(main, backend=backend)
-
-
-def _raw_ops(mode: str, n: int) -> None:
-    import asyncio
-
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        if mode == "raw-call":
-            q: asyncio.Queue[Any] = asyncio.Queue()
-
-            async def server() -> None:
-                count = 0
-                while True:
-                    _, fut = await q.get()
-                    count += 1
-                    fut.set_result(count)
-
-            task = asyncio.create_task(server())
-            for _ in range(WARM_UP + n):
-                fut = loop.create_future()
-                q.put_nowait(("incr", fut))
-                await fut
-            task.cancel()
-        elif mode == "raw-ping":
-            qa: asyncio.Queue[Any] = asyncio.Queue()
-            qb: asyncio.Queue[Any] = asyncio.Queue()
-
-            async def ponger() -> None:
-                while True:
-                    await qb.get()
-                    qa.put_nowait("pong")
-
-            task = asyncio.create_task(ponger())
-            for _ in range(WARM_UP + n):
-                qb.put_nowait("ping")
-                await qa.get()
-            task.cancel()
-        elif mode == "raw-spawn":
-            stop = object()
-
-            async def idle_server(q: asyncio.Queue[Any], started: asyncio.Future[None]) -> None:
-                started.set_result(None)
-                count = 0
-                while True:
-                    req, fut = await q.get()
-                    if req is stop:
-                        return
-                    count += 1
-                    fut.set_result(count)
-
-            queues: list[asyncio.Queue[Any]] = []
-            tasks = []
-            for _ in range(n):
-                q = asyncio.Queue()
-                started = loop.create_future()
-                tasks.append(asyncio.create_task(idle_server(q, started)))
-                await started
-                queues.append(q)
-                fut = loop.create_future()
-                q.put_nowait(("incr", fut))
-                await fut
-            for q in queues:
-                q.put_nowait((stop, None))
-            await asyncio.gather(*tasks)
-        else:
-            raise SystemExit(f"unknown operation {mode!r}")
-
-    asyncio.run(main())
+        anyio.run(scenario, size, backend=backend)
 
 
 def _count(mode: str, n: int, backend: str, src: Path) -> int:
@@ -203,16 +99,10 @@ def _count(mode: str, n: int, backend: str, src: Path) -> int:
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
-        mode, n, backend = sys.argv[2], int(sys.argv[3]), sys.argv[4]
-        if mode.startswith("raw-"):
-            _raw_ops(mode, n)
-        else:
-            _anyotp_ops(mode, n, backend)
+        _run_operation(sys.argv[2], int(sys.argv[3]), sys.argv[4])
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "operation", help="call, call-none, cast, ping, spawn, raw-call, raw-ping, raw-spawn"
-    )
+    parser.add_argument("operation", help=", ".join(OPERATIONS))
     parser.add_argument("backend", nargs="?", default="asyncio", help="asyncio or trio")
     parser.add_argument("-n", type=int, default=2000, help="N (the second run does 3N)")
     parser.add_argument("--src", type=Path, default=ROOT / "src", help="the src/ to measure")

@@ -183,16 +183,8 @@ class From:
 
     def down(self, pid: PID, reason: Any) -> None:
         """Exit hook: the server exited before replying; the call fails at once."""
-        w = self._waiter
-        if w is not None:
-            if type(w) is _Future:
-                if _running_loop() is w.get_loop():
-                    if not w.done():
-                        w.set_result(_Down(reason))
-                else:
-                    _set_future_threadsafe(w, _Down(reason))
-                return
-            w.set(_Down(reason))  # type: ignore[union-attr]
+        if self._waiter is not None:
+            self.reply(_Down(reason))
 
     def __reduce__(self) -> tuple[Any, ...]:
         ref = self.ref

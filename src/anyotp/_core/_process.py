@@ -808,26 +808,18 @@ async def _cleanup(proc: Proc, body: Any, reason: Any) -> Any:
     return reason
 
 
-class _NativeUnused:
+class _NativeUnused(_NoScope):
     """The place of a :class:`_NativeCancel` no exit signal has needed yet."""
 
     __slots__ = ()
 
     cancel_called: Final = False
 
-    @staticmethod
-    def __enter__() -> None:
-        return None
-
-    @staticmethod
-    def __exit__(*exc_info: object) -> None:
-        return None
-
 
 _NATIVE_UNUSED: Final = _NativeUnused()
 
 
-class _NativeCancel:
+class _NativeCancel(_NoScope):
     """How exit signals stop a process on the asyncio host: by cancelling its task.
 
     It stands where an anyio ``CancelScope`` stands for other processes (``with``,
@@ -852,14 +844,8 @@ class _NativeCancel:
         #: settled: the phase is over, nothing more is delivered
         self.finished = False
 
-    # Static, as _NoScope's: no bound method held by the suspended process.
-    @staticmethod
-    def __enter__() -> None:
-        return None
-
-    @staticmethod
-    def __exit__(*exc_info: object) -> None:
-        return None
+    # __enter__/__exit__: _NoScope's, static: no bound method held by the suspended
+    # process (it stands in a `with`)
 
     def cancel(self) -> None:
         if not self.cancel_called:
