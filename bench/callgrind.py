@@ -16,9 +16,10 @@ Operations: the scenarios of ``run.py`` themselves (``_anyotp_async.py`` and
   ``timeout=None`` (on trio, compare ``call-none``: the timeout wheel's ticker wakes by
   wall-clock time, which valgrind slows 50-fold);
 * ``cast``: ``cast_throughput`` (``cast_nowait`` and its ``handle_cast``);
+* ``fan``: ``fan_in`` (100 clients calling one server, N calls in all);
 * ``ping``: ``ping_pong`` (a round trip between two actors);
 * ``spawn``: ``spawn`` stopped by task-group cancel (start + one call + stop);
-* ``raw-call``, ``raw-cast``, ``raw-ping``, ``raw-spawn``: the raw asyncio baselines
+* ``raw-call``, ``raw-cast``, ``raw-fan``, ``raw-ping``, ``raw-spawn``: the raw asyncio baselines
   of the same scenarios, run with ``asyncio.run``.
 
 Needs valgrind (``apt-get install valgrind``).
@@ -43,10 +44,12 @@ OPERATIONS = {
     "call": ("_anyotp_async", "call_latency"),
     "call-none": ("_anyotp_async", "call_latency_no_timeout"),
     "cast": ("_anyotp_async", "cast_throughput"),
+    "fan": ("_anyotp_async", "fan_in"),
     "ping": ("_anyotp_async", "ping_pong"),
     "spawn": ("_anyotp_async", "spawn_tg_cancel"),
     "raw-call": ("_raw_asyncio", "call_latency"),
     "raw-cast": ("_raw_asyncio", "cast_throughput"),
+    "raw-fan": ("_raw_asyncio", "fan_in"),
     "raw-ping": ("_raw_asyncio", "ping_pong"),
     "raw-spawn": ("_raw_asyncio", "spawn"),
 }
@@ -59,7 +62,8 @@ def _run_operation(mode: str, n: int, backend: str) -> None:
         raise SystemExit(f"unknown operation {mode!r}: one of {', '.join(OPERATIONS)}")
     module, name = OPERATIONS[mode]
     scenario: Any = getattr(importlib.import_module(module), name)
-    size = {"n": n}
+    # fan-in: 100 clients, n calls in all
+    size = {"n": n, "clients": 100, "calls": max(1, n // 100)}
     if module == "_raw_asyncio":
         import asyncio
 

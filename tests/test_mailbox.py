@@ -382,6 +382,34 @@ class TestHandlers:
 
         assert await in_actor(body) == 5
 
+    async def test_any_awaitable_a_handler_returns_is_awaited_and_other_values_are_not(
+        self,
+    ) -> None:
+        class Later:
+            """Awaitable through __await__, not a coroutine."""
+
+            def __init__(self, value: Any) -> None:
+                self.value = value
+
+            def __await__(self) -> Any:
+                yield from anyio.lowlevel.checkpoint().__await__()
+                return self.value
+
+        class Plain:
+            pass
+
+        plain = Plain()
+        values: list[Any] = [None, 1, "s", (1, 2), plain, Later(7), None, Later("x"), plain]
+
+        async def body(me: Actor) -> Any:
+            got = []
+            for v in values:  # each type seen twice: learnt, then looked up
+                fill(me, ("v", v))
+                got.append(await me.receive((("v", ANY), lambda x: x)))
+            return got
+
+        assert await in_actor(body) == [None, 1, "s", (1, 2), plain, 7, None, "x", plain]
+
     async def test_a_handler_of_a_pattern_that_extracts_nothing_takes_no_arguments(self) -> None:
         async def body(me: Actor) -> Any:
             fill(me, ("ping", "ignored"))

@@ -25,7 +25,7 @@ from __future__ import annotations
 import inspect
 from collections import deque
 from collections.abc import Callable
-from types import CoroutineType, MethodType
+from types import MethodType
 from typing import Any, Protocol, TypeVar, overload
 
 import anyio
@@ -49,6 +49,7 @@ from ._core import (
     current_process,
     demonitor,
     exit_process,
+    is_awaitable,
     log,
     lookup,
     maybe_await,
@@ -295,7 +296,7 @@ class Actor:
         try:
             state = self.init(*args, **kwargs)
             # maybe_await, inlined: a coroutine fewer per start (bench: spawn, million)
-            if type(state) is CoroutineType or getattr(type(state), "__await__", None):
+            if is_awaitable(state):
                 state = await state
             state = self._otp_check_init(state)
         except BaseException:
@@ -405,11 +406,17 @@ class Actor:
                     finally:
                         mbox.waiter = None
             msg = q[0]
-            for i in range(len(key)):
-                extracted = key[i](msg)
-                if extracted is not None:
-                    got = i, extracted
-                    break
+            # the first pattern without a loop: no range object per receive when
+            # there is one pattern (bench: ping_pong)
+            extracted = key[0](msg)
+            if extracted is not None:
+                got = 0, extracted
+            else:
+                for i in range(1, len(key)):
+                    extracted = key[i](msg)
+                    if extracted is not None:
+                        got = i, extracted
+                        break
             q.popleft()
             mbox.taken += 1
             if got is None:  # skipped: kept for the next receive, as Mailbox.receive does
@@ -426,9 +433,9 @@ class Actor:
             if checkpoint is not None:
                 await checkpoint()
         result = patterns[index][1](*extracted)
-        # Await only what needs it, found by a type lookup rather than
-        # inspect.isawaitable (an ABC check): bench ping_pong.
-        if type(result) is CoroutineType or getattr(type(result), "__await__", None) is not None:
+        # Await only what needs it: a handler that returns None is done (bench:
+        # ping_pong), others are looked up by type (is_awaitable)
+        if result is not None and is_awaitable(result):
             return await result
         return result
 

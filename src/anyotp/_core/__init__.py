@@ -82,6 +82,7 @@ from ._process import cancel_exit_hook as cancel_exit_hook
 from ._process import child_tasks as child_tasks
 from ._process import crash_report as crash_report
 from ._process import current_process as current_process
+from ._process import is_awaitable as is_awaitable
 from ._process import is_process_class as is_process_class
 from ._process import log as log
 from ._process import maybe_await as maybe_await

@@ -409,8 +409,10 @@ async def gen_call(target: Target, tag: str, request: Any, timeout: float | None
             "call() needs a running event loop; from plain threads use anyotp.sync.call()"
         )
     aio = loop.aio
-    # on asyncio the caller waits on a bare Future (see From)
-    w: Any = loop.new_waiter() if aio is None else _Future(loop=aio)
+    # on asyncio the caller waits on a bare Future (see From), of the running loop
+    # (the caller's: no loop= keyword, whose dict costs ~600 instructions; bench:
+    # call_latency, fan_in)
+    w: Any = loop.new_waiter() if aio is None else _Future()
     t0 = _telemetry.emit_call_start(target, request) if _telemetry.enabled else 0.0
     proc = target._proc if isinstance(target, PID) else None
     if proc is not None and proc is not me:
