@@ -115,6 +115,8 @@ class CallRaised:
         self.exc = exc
 
 
+_new_from = object.__new__
+
 #: live calls whose reply may come through the transport: ref -> From
 _aliases: dict[Ref, From] = {}
 
@@ -419,7 +421,11 @@ async def gen_call(target: Target, tag: str, request: Any, timeout: float | None
         # _begin, inlined for a local PID (bench: call_latency, fan_in): monitor,
         # then the request into the mailbox (Mailbox.put inlined: append, wake)
         pid = proc.pid
-        from_ = From(None if me is None else me.pid, w)
+        # From(...) without its __init__ frame (bench: call_latency, fan_in)
+        from_ = _new_from(From)
+        from_.pid = None if me is None else me.pid
+        from_._waiter = w
+        from_._ref = None
         monitors = proc.monitors
         monitors[from_] = from_
         if proc.status is DEAD:  # died meanwhile (a thread process, on its thread)
