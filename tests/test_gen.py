@@ -5,7 +5,9 @@ Mirrors ``anyotp/_core/_gen.py``.
 
 from __future__ import annotations
 
+import asyncio
 import pickle
+import threading
 from typing import Any
 
 import anyio
@@ -81,6 +83,27 @@ class TestFrom:
             await cast(pid, "late")  # a late reply through the copy is discarded
             assert await call(pid, "pickled?")
             tg.cancel_scope.cancel()
+
+    def test_a_reply_to_a_caller_whose_event_loop_closed_is_dropped(self) -> None:
+        loop = asyncio.new_event_loop()
+        fut = loop.create_future()
+        fut.add_done_callback(lambda f: None)  # as the task awaiting it would
+        loop.close()
+        from_ = _gen.From(None, fut)
+        errors: list[BaseException] = []
+
+        def reply_from_another_thread() -> None:
+            try:
+                from_.reply("late")
+            except BaseException as e:  # pragma: no cover - the failure being tested
+                errors.append(e)
+
+        t = threading.Thread(target=reply_from_another_thread)
+        t.start()
+        t.join()
+        from_.reply("late")  # from the caller's own thread
+        assert errors == []
+        assert fut.done()  # it is set; nobody is woken by it
 
 
 class TestCallByName:

@@ -37,7 +37,6 @@ __all__ = [
 
 _get_ident = threading.get_ident
 _Future = asyncio.Future
-_get_running_loop = asyncio._get_running_loop
 
 
 class _Timeout:
@@ -240,12 +239,9 @@ class _AioWaiter:
         # loop.create_future() (bench: call_latency).  (A waiter that *is* a Future,
         # a subclass, was tried: asyncio's tasks take a slower path for any future
         # that is not exactly asyncio.Future, and fan_in lost 8%.)
-        # With no keyword when ``loop`` is the running one (it always is: a waiter is
-        # made by the task that waits on it): a keyword makes a dict per call into a
-        # C type (bench: ping_pong, spawn)
-        self._fut: asyncio.Future[Any] = (
-            _Future() if _get_running_loop() is loop else _Future(loop=loop)
-        )
+        # With loop=: without it the future asks for the running loop, and that
+        # costs a getpid() system call (fork detection) per future.
+        self._fut: asyncio.Future[Any] = _Future(loop=loop)
 
     def __await__(self) -> Any:
         """``await waiter``: wait with no timeout (no coroutine frame of its own)."""

@@ -133,17 +133,20 @@ class From:
         pid: the calling process, or None when the caller is not a process.
     """
 
-    __slots__ = ("_ref", "_waiter", "pid")
+    __slots__ = ("_ref", "_tid", "_waiter", "pid")
 
     # ``_waiter`` is the caller's waiter, or on asyncio the caller's bare Future: a
     # call there makes no waiter object, and a reply sets the future itself (bench:
-    # call_latency, fan_in).
+    # call_latency, fan_in).  ``_tid`` is the caller's thread: a reply from it sets
+    # the future directly (asking for the running loop instead costs a getpid()
+    # system call).
 
     def __init__(
         self, pid: PID | None, waiter: Waiter | Future[Any] | None, ref: Ref | None = None
     ) -> None:
         self.pid: PID | None = pid
         self._waiter = waiter
+        self._tid = _get_ident()
         # made on first need (a remote call, or the From crossing nodes): most calls
         # are local and never need it (bench: call_latency)
         self._ref = ref
@@ -161,9 +164,12 @@ class From:
         w = self._waiter
         if w is not None:
             if type(w) is _Future:  # an asyncio caller: its future (bench: call_latency)
-                if _running_loop() is w.get_loop():
+                if _get_ident() == self._tid:
                     if not w.done():
-                        w.set_result(value)
+                        try:
+                            w.set_result(value)
+                        except RuntimeError:  # its loop is closed: nobody waits
+                            pass
                 else:
                     _set_future_threadsafe(w, value)
                 return
@@ -425,6 +431,7 @@ async def gen_call(target: Target, tag: str, request: Any, timeout: float | None
         from_ = _new_from(From)
         from_.pid = None if me is None else me.pid
         from_._waiter = w
+        from_._tid = loop.tid
         from_._ref = None
         monitors = proc.monitors
         monitors[from_] = from_

@@ -945,7 +945,10 @@ class _AioHost:
         self.on_done = self._done
 
     def start(self, proc: Proc, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro, name=type(proc.body).__name__)
+        # the process's loop, not asyncio.get_running_loop() (a getpid() system call)
+        aio = proc.loop.aio
+        assert aio is not None
+        task = aio.create_task(coro, name=type(proc.body).__name__)
         self.procs[task] = proc
         # in an empty context: no copy of the spawner's context per process, which the
         # callback does not need (bench: million, spawn memory)
