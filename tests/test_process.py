@@ -677,6 +677,39 @@ class TestExitProcess:
 
         assert await in_actor(body) == ([], "killed", ["flushed"])
 
+    async def test_a_kill_overrides_an_exit_signal_the_process_has_not_acted_on_yet(
+        self,
+    ) -> None:
+        # "shutdown" arrived while the process was in a shield, then "kill" (a
+        # supervisor's shutdown timeout): the kill wins, as it is untrappable, and
+        # terminate is not run -- a terminate that hangs cannot hang the shutdown.
+        log: list[Any] = []
+        inside = anyio.Event()
+        release = anyio.Event()
+
+        class Shielded(Actor):
+            async def run(self, state: Any) -> Any:
+                with anyio.CancelScope(shield=True):
+                    inside.set()
+                    await release.wait()
+                await anyio.sleep_forever()
+
+            async def terminate(self, reason: Any, state: Any) -> None:
+                log.append(reason)
+                await anyio.sleep_forever()  # would hang a shutdown it ran in
+
+        async def body(me: Actor, tg: anyio.abc.TaskGroup) -> Any:
+            pid = await Shielded.start(task_group=tg)
+            ref = monitor(pid)
+            await inside.wait()
+            exit_process(pid, "shutdown")
+            exit_process(pid, "kill")
+            release.set()
+            return await down(me, ref), log
+
+        with anyio.fail_after(5):
+            assert await in_actor(body) == ("killed", [])
+
     async def test_after_a_long_shield_the_exit_lands_at_the_first_checkpoint(self) -> None:
         # The exit signal came during a long shielded handler; the server must not
         # go on handling its queued messages once out of the shield.

@@ -340,7 +340,12 @@ class Proc:
                     self.pending_exit = reason
                     cleanup.cancel()
             return
-        if self.pending_exit is None:
+        pending = self.pending_exit
+        if pending is None or (_is_str(reason, "killed") and not _is_str(pending, "killed")):
+            # The first reason stands until the process acts on it, except against a
+            # kill: untrappable, it overrides one not yet acted on (say a "shutdown"
+            # that waits for a shielded section), so terminate is not run and a
+            # supervisor's kill after its shutdown timeout is not lost.
             self.pending_exit = reason
         scope = self.scope
         if scope is not None:
