@@ -62,8 +62,8 @@ def _run_operation(mode: str, n: int, backend: str) -> None:
         raise SystemExit(f"unknown operation {mode!r}: one of {', '.join(OPERATIONS)}")
     module, name = OPERATIONS[mode]
     scenario: Any = getattr(importlib.import_module(module), name)
-    # fan-in: 100 clients, n calls in all
-    size = {"n": n, "clients": 100, "calls": max(1, n // 100)}
+    # fan-in: 100 clients, n calls in all (main checks n is a multiple of 100)
+    size = {"n": n, "clients": 100, "calls": n // 100}
     if module == "_raw_asyncio":
         import asyncio
 
@@ -111,6 +111,8 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=2000, help="N (the second run does 3N)")
     parser.add_argument("--src", type=Path, default=ROOT / "src", help="the src/ to measure")
     args = parser.parse_args()
+    if args.operation in ("fan", "raw-fan") and (args.n < 100 or args.n % 100):
+        parser.error(f"{args.operation}: -n must be a multiple of 100 (100 clients)")
     low = _count(args.operation, args.n, args.backend, args.src)
     high = _count(args.operation, 3 * args.n, args.backend, args.src)
     per_op = (high - low) / (2 * args.n)

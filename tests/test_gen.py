@@ -14,6 +14,7 @@ import anyio
 import pytest
 
 from anyotp import (
+    Actor,
     CallNoProc,
     CallTimeout,
     From,
@@ -104,6 +105,40 @@ class TestFrom:
         from_.reply("late")  # from the caller's own thread
         assert errors == []
         assert fut.done()  # it is set; nobody is woken by it
+
+
+class Slow(GenServer):
+    """Answers after a short pause of its own, when its caller is asleep waiting."""
+
+    async def handle_call(self, request: Any, from_: From, state: Any) -> Any:
+        await anyio.sleep(0.02)
+        return request, state
+
+
+class TestCallFromAnotherLoop:
+    async def test_a_process_s_code_calling_from_an_event_loop_in_a_worker_thread(
+        self,
+    ) -> None:
+        # The worker thread inherits the process's context (current_process is the
+        # process), but the call runs on the worker's own loop: it must wait there.
+        async with anyio.create_task_group() as tg:
+            srv = await Slow.start(task_group=tg)
+
+            got: list[Any] = []
+
+            def worker() -> Any:
+                return asyncio.run(call(srv, "hi", timeout=5.0))
+
+            class Caller(Actor):
+                async def run(self, state: Any) -> Any:
+                    got.append(await anyio.to_thread.run_sync(worker))
+                    self.stop()
+
+            with anyio.fail_after(5):
+                await Caller.start(task_group=tg)
+                await wait_until(lambda: got, timeout=5, what="the call's reply")
+            assert got == ["hi"]
+            tg.cancel_scope.cancel()
 
 
 class TestCallByName:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import queue
 import threading
 from collections.abc import Awaitable, Callable
@@ -17,7 +18,7 @@ import _helpers
 import anyotp
 from _helpers import drain
 from anyotp import ANY, IGNORE, Actor, ReceiveTimeout
-from anyotp._core import Mailbox, compile_patterns, current_loop
+from anyotp._core import Mailbox, compile_patterns, current_loop, is_awaitable
 from anyotp.testing import wait_until
 
 pytestmark = pytest.mark.anyio
@@ -381,6 +382,35 @@ class TestHandlers:
             return await me.receive((("add", int, int), add))
 
         assert await in_actor(body) == 5
+
+    async def test_is_awaitable_tells_awaitables_by_type_and_forgets_past_its_bound(
+        self,
+    ) -> None:
+        class Later:
+            def __await__(self) -> Any:
+                yield from ()
+
+        async def coro() -> None:
+            pass
+
+        c = coro()
+        loop = asyncio._get_running_loop()  # None on trio
+        fut = None if loop is None else loop.create_future()
+        try:
+            assert is_awaitable(c)
+            assert is_awaitable(Later())
+            assert fut is None or is_awaitable(fut)
+            assert not is_awaitable(None)
+            assert not is_awaitable(1)
+            assert not is_awaitable("s")
+            # more types than the cache keeps: it starts again and stays right
+            for i in range(5000):
+                kind = type(f"K{i}", (), {"__await__": Later.__await__} if i % 2 else {})
+                assert is_awaitable(kind()) == bool(i % 2)
+            assert is_awaitable(Later())
+            assert not is_awaitable(1)
+        finally:
+            c.close()
 
     async def test_any_awaitable_a_handler_returns_is_awaited_and_other_values_are_not(
         self,

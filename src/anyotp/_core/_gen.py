@@ -168,8 +168,10 @@ class From:
                     if not w.done():
                         try:
                             w.set_result(value)
-                        except RuntimeError:  # its loop is closed: nobody waits
-                            pass
+                        except RuntimeError:
+                            if not w.get_loop().is_closed():
+                                raise
+                            # its loop is closed: nobody waits
                 else:
                     _set_future_threadsafe(w, value)
                 return
@@ -403,9 +405,12 @@ async def gen_call(target: Target, tag: str, request: Any, timeout: float | None
     if timeout is not None and (type(timeout) is not float or not timeout >= 0):
         check_timeout(timeout, f"call({target!r}, {request!r})")
     me = current_process()
-    if me is not None and me.loop.kind != "thread":
+    if me is not None and me.loop.kind != "thread" and me.loop.tid == _get_ident():
         loop: Loop | None = me.loop
     else:
+        # A plain task, a thread process, or a process's code run on another loop
+        # in another thread (asyncio.run in a worker thread: the context, and so
+        # current_process, came along): the loop running here.
         # current_loop's cache, inlined for a plain asyncio task (bench: call_latency)
         last = _backend._last_aio
         if last[0] is _running_loop() is not None and last[1].tid == _get_ident():
@@ -418,8 +423,9 @@ async def gen_call(target: Target, tag: str, request: Any, timeout: float | None
         )
     aio = loop.aio
     # on asyncio the caller waits on a bare Future (see From), of the running loop
-    # (the caller's: no loop= keyword, whose dict costs ~600 instructions; bench:
-    # call_latency, fan_in)
+    # (the caller's).  Without loop=: its dict costs ~600 instructions, more than
+    # the getpid() system call the Future then makes to find the running loop
+    # (bench: call_latency, fan_in); waiters, made more often, keep loop=.
     w: Any = loop.new_waiter() if aio is None else _Future()
     t0 = _telemetry.emit_call_start(target, request) if _telemetry.enabled else 0.0
     proc = target._proc if isinstance(target, PID) else None

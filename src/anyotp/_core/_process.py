@@ -1128,7 +1128,12 @@ _awaitable_types: dict[type, bool] = {CoroutineType: True, type(None): False}
 
 
 def is_awaitable(value: Any) -> bool:
-    """True if ``value`` can be awaited (a coroutine, a future, any ``__await__``)."""
+    """True if ``value`` can be awaited (a coroutine, a future, any ``__await__``).
+
+    Whether a type has ``__await__`` is looked up once per type and remembered (for
+    up to 4096 types, then learnt again): an ``__await__`` set on a class after one of
+    its instances was looked at is not seen.
+    """
     t = type(value)
     known = _awaitable_types.get(t)
     if known is None:
