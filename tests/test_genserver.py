@@ -385,6 +385,31 @@ class TestReply:
             assert await call(pid, "q") == "from thread"
             tg.cancel_scope.cancel()
 
+    async def test_casts_from_a_plain_thread_wake_an_idle_server_every_time(self) -> None:
+        # Each cast finds the server idle (the thread waits for its effect): the wake
+        # crosses threads every time, and none is lost.
+        seen: list[int] = []
+
+        class Recorder(GenServer):
+            async def handle_cast(self, request: Any, state: Any) -> Any:
+                seen.append(request)
+                return state
+
+        async with anyio.create_task_group() as tg:
+            pid = await Recorder.start(task_group=tg)
+
+            def sender() -> None:
+                for i in range(300):
+                    cast_nowait(pid, i)
+                    deadline = time.monotonic() + 5
+                    while len(seen) <= i:  # until the server took it, idle again
+                        assert time.monotonic() < deadline, f"cast {i} never handled"
+                        time.sleep(0.0001)
+
+            await anyio.to_thread.run_sync(sender)
+            assert seen == list(range(300))
+            tg.cancel_scope.cancel()
+
     async def test_from_pid_is_the_calling_process_or_none_outside_processes(self) -> None:
         results: list[Any] = []
 

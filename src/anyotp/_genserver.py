@@ -52,6 +52,7 @@ Exit reasons
 from __future__ import annotations
 
 import logging
+from asyncio import Future
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeAlias
 
@@ -422,7 +423,9 @@ class GenServer(Actor, Generic[State]):
             handle_cast = _unbound(self.handle_cast)
         call_tag, cast_tag, directive, budget = CALL_TAG, CAST_TAG, Directive, REDUCTIONS
         new_waiter = mbox.new_waiter
+        aio = mbox.aio  # on asyncio an idle wait awaits a bare Future (see Mailbox)
         res: Any  # a callback's result: a new state, a (reply, state) or a Directive
+        w: Any  # the idle wait's waiter, or on asyncio its bare Future
         run = 0  # messages taken in a row without waiting (the reduction budget)
         msg: Any = None
         try:
@@ -449,7 +452,7 @@ class GenServer(Actor, Generic[State]):
                     # wait (no `get` frame on every resume; bench: call_latency)
                     if mbox.waiter is not None:
                         mbox.arm()  # raises: two receivers
-                    mbox.waiter = w = new_waiter()
+                    mbox.waiter = w = new_waiter() if aio is None else Future(loop=aio)
                     if q:  # a message raced in before the waiter was published
                         mbox.waiter = None
                         continue

@@ -33,10 +33,12 @@ __all__ = [
     "current_loop",
     "new_thread_loop",
     "thread_waiter",
+    "wake_waiter",
 ]
 
 _get_ident = threading.get_ident
 _Future = asyncio.Future
+_get_running_loop = asyncio._get_running_loop
 
 
 class _Timeout:
@@ -301,6 +303,28 @@ class _AioWaiter:
 
     def wait_blocking(self, timeout: float | None) -> Any:
         raise RuntimeError("an event-loop waiter cannot be waited on from a thread")
+
+
+def wake_waiter(w: Waiter | asyncio.Future[Any]) -> None:
+    """Wake a waiting mailbox owner, from any thread: its :class:`Waiter`, or on
+    asyncio the bare ``Future`` it awaits (see ``Mailbox.arm``)."""
+    if type(w) is _Future:
+        loop = w.get_loop()
+        if _get_running_loop() is loop:
+            if not w.done():
+                w.set_result(None)
+            return
+        try:
+            loop.call_soon_threadsafe(_set_pending, w)
+        except RuntimeError:  # the loop is closed: nobody waits any more
+            pass
+        return
+    w.set(None)  # type: ignore[union-attr]
+
+
+def _set_pending(fut: asyncio.Future[Any]) -> None:
+    if not fut.done():
+        fut.set_result(None)
 
 
 def _aio_loop(loop: asyncio.AbstractEventLoop) -> Loop:

@@ -19,7 +19,15 @@ from typing import Any, Final
 from .. import _telemetry
 from .._exceptions import CallError, CallExit, CallNoProc, CallTimeout, NoProcess, NotInProcess
 from . import _backend
-from ._backend import LAZY_TIMEOUT, TIMEOUT, Loop, Waiter, current_loop, thread_waiter
+from ._backend import (
+    LAZY_TIMEOUT,
+    TIMEOUT,
+    Loop,
+    Waiter,
+    current_loop,
+    thread_waiter,
+    wake_waiter,
+)
 from ._ids import LOCAL, PID, Ref
 from ._process import DEAD, Proc, current_process
 from ._routing import (
@@ -319,9 +327,16 @@ def _begin(
     mw = mbox.waiter
     if mw is not None:
         if _get_ident() == proc.loop.tid:
-            # woken once is enough: later sends skip the wake (bench: casts, fan_in)
+            # woken once is enough: later sends skip the wake (bench: casts, fan_in);
+            # a bare Future is set here, without a waiter's frame (see Mailbox)
             mbox.waiter = None
-        mw.set(None)
+            if type(mw) is _Future:
+                if not mw.done():
+                    mw.set_result(None)
+            else:
+                mw.set(None)  # type: ignore[union-attr]
+        else:
+            wake_waiter(mw)
     return from_, proc, pid
 
 
@@ -449,9 +464,16 @@ async def gen_call(target: Target, tag: str, request: Any, timeout: float | None
         mw = mbox.waiter
         if mw is not None:
             if _get_ident() == proc.loop.tid:
-                # woken once is enough: later sends skip the wake (bench: casts, fan_in)
+                # woken once is enough: later sends skip the wake (bench: casts, fan_in);
+                # a bare Future is set here, without a waiter's frame (see Mailbox)
                 mbox.waiter = None
-            mw.set(None)
+                if type(mw) is _Future:
+                    if not mw.done():
+                        mw.set_result(None)
+                else:
+                    mw.set(None)  # type: ignore[union-attr]
+            else:
+                wake_waiter(mw)
     else:
         from_, proc, pid = _begin(target, tag, request, timeout, w, me)
     try:

@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import itertools
 import time
+from asyncio import AbstractEventLoop, Future
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 from .._exceptions import ReceiveTimeout
-from ._backend import TIMEOUT, Waiter
+from ._backend import TIMEOUT, Waiter, wake_waiter
 from ._pattern import Matcher
 
 __all__ = ["Mailbox"]
@@ -43,21 +44,31 @@ class Mailbox:
     GenServer and sync server loops, ``Actor.receive``'s fast path): ``queue`` (append
     only from senders; taken from by the owner, who then bumps ``taken``), ``saved``
     (what the current receive signature ``key`` skipped), ``waiter`` (published by a
-    waiting owner, made with ``new_waiter``; see :meth:`arm`).
+    waiting owner; see :meth:`arm`), ``aio`` (the owner's asyncio loop, or None).
+
+    A waiter is made with ``new_waiter``, or for an untimed wait on asyncio it is a
+    bare ``asyncio.Future(loop=aio)``: no waiter object to make, await and set
+    (bench: call_latency, ping_pong).  Senders wake either kind with
+    :func:`~anyotp._core.wake_waiter` (from the owner's thread: set the future if it
+    is not done).
     """
 
-    __slots__ = ("key", "new_waiter", "queue", "saved", "taken", "waiter")
+    __slots__ = ("aio", "key", "new_waiter", "queue", "saved", "taken", "waiter")
 
-    def __init__(self, new_waiter: Callable[[], Waiter]) -> None:
+    def __init__(
+        self, new_waiter: Callable[[], Waiter], aio: AbstractEventLoop | None = None
+    ) -> None:
         self.queue: deque[Any] = deque()
         # Created on the first message a selective receive skips: most processes never
         # skip one, and an idle deque costs ~760 bytes (bench: million, spawn memory).
         # Only the owner touches it.
         self.saved: deque[Any] | tuple[()] = ()
         self.key: tuple[Matcher, ...] | None = None
-        self.waiter: Waiter | None = None
+        self.waiter: Waiter | Future[Any] | None = None
         #: makes the waiter a waiting owner publishes (see :meth:`arm`)
         self.new_waiter: Callable[[], Waiter] = new_waiter
+        #: the owner's asyncio loop (untimed waits there await a bare Future), or None
+        self.aio: AbstractEventLoop | None = aio
         #: bumped by every owner-side change of ``queue`` other than an append (a take,
         #: a removal, skipped messages put back): a :meth:`mark` is valid while it
         #: has not moved.  A server loop that pops ``queue`` itself bumps it too.
@@ -68,13 +79,13 @@ class Mailbox:
         self.queue.append(message)
         w = self.waiter
         if w is not None:
-            w.set(None)
+            wake_waiter(w)
 
     def wake(self) -> None:
         """Wake the receiver if it is waiting, with no message (any thread)."""
         w = self.waiter
         if w is not None:
-            w.set(None)
+            wake_waiter(w)
 
     def __len__(self) -> int:
         return len(self.queue) + len(self.saved)
@@ -117,15 +128,17 @@ class Mailbox:
         :meth:`receive`; it stays valid until the owner takes or removes a message."""
         return self.taken, len(self.queue)
 
-    def arm(self) -> Waiter | None:
+    def arm(self) -> Waiter | Future[Any] | None:
         """Publish a waiter for the next message, or return None if one is queued.
 
         For loops that await the waiter themselves (one coroutine level fewer than
         ``get``); the caller must call :meth:`disarm` after the wait, in a finally.
+        The waiter is only to be awaited (on asyncio it is a bare Future).
         """
         if self.waiter is not None:
             raise RuntimeError(_TWO_RECEIVERS)
-        w = self.new_waiter()
+        aio = self.aio
+        w: Waiter | Future[Any] = self.new_waiter() if aio is None else Future(loop=aio)
         self.waiter = w
         if self.queue:  # a message raced in before the waiter was published
             self.waiter = None
@@ -167,7 +180,8 @@ class Mailbox:
             while True:
                 if self.waiter is not None:
                     raise RuntimeError(_TWO_RECEIVERS)
-                w = self.new_waiter()
+                aio = self.aio
+                w: Waiter | Future[Any] = self.new_waiter() if aio is None else Future(loop=aio)
                 self.waiter = w
                 if not q:
                     try:

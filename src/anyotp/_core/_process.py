@@ -251,7 +251,7 @@ class Proc:
         pid = PID._new(self)
         self.pid: PID = pid
         self.status: Status = STARTING
-        self.mbox: Mailbox = Mailbox(loop.new_waiter)
+        self.mbox: Mailbox = Mailbox(loop.new_waiter, loop.aio)
         self.loop: Loop = loop
         # links as a dict used as a set: an empty dict is 64 bytes and untracked by the
         # GC, an empty set 216 bytes and tracked (bench: spawn, million)

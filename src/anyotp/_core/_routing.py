@@ -15,10 +15,11 @@ is not registered raises :class:`~anyotp.NoProcess` (Erlang's ``badarg``).
 from __future__ import annotations
 
 import threading
+from asyncio import Future
 from typing import Any, Protocol
 
 from .._exceptions import NoProcess, NotInProcess
-from ._backend import current_loop
+from ._backend import current_loop, wake_waiter
 from ._ids import LOCAL, PID, Ref
 from ._names import Target, names, resolve_via
 from ._process import (
@@ -34,6 +35,7 @@ from ._process import (
 )
 
 _get_ident = threading.get_ident
+_Future = Future
 
 __all__ = [
     "CAST_TAG",
@@ -256,9 +258,16 @@ def send_nowait(target: Target, message: Any) -> None:
     w = mbox.waiter
     if w is not None:
         if _get_ident() == proc.loop.tid:
-            # woken once is enough: later sends skip the wake (bench: casts, fan_in)
+            # woken once is enough: later sends skip the wake (bench: casts, fan_in);
+            # a bare Future is set here, without a waiter's frame (see Mailbox)
             mbox.waiter = None
-        w.set(None)
+            if type(w) is _Future:
+                if not w.done():
+                    w.set_result(None)
+            else:
+                w.set(None)  # type: ignore[union-attr]
+        else:
+            wake_waiter(w)
 
 
 def cast_nowait(target: Target, request: Any) -> None:
@@ -285,9 +294,16 @@ def cast_nowait(target: Target, request: Any) -> None:
     w = mbox.waiter
     if w is not None:
         if _get_ident() == proc.loop.tid:
-            # woken once is enough: later sends skip the wake (bench: casts, fan_in)
+            # woken once is enough: later sends skip the wake (bench: casts, fan_in);
+            # a bare Future is set here, without a waiter's frame (see Mailbox)
             mbox.waiter = None
-        w.set(None)
+            if type(w) is _Future:
+                if not w.done():
+                    w.set_result(None)
+            else:
+                w.set(None)  # type: ignore[union-attr]
+        else:
+            wake_waiter(w)
 
 
 _sends = 0
