@@ -171,7 +171,7 @@ class TestMailboxModel:
     ) -> None:
         loop = current_loop()
         assert loop is not None
-        box = Mailbox(loop.new_waiter)
+        box = Mailbox(loop.new_waiter, loop.aio)  # as a process makes it
         model: list[tuple[str, int]] = []
         for seq, (op, arg) in enumerate(ops):
             if op == "put":
@@ -215,7 +215,7 @@ class TestMailboxModel:
         # the mailbox left behind are those of a full scan.
         loop = current_loop()
         assert loop is not None
-        box = Mailbox(loop.new_waiter)
+        box = Mailbox(loop.new_waiter, loop.aio)  # as a process makes it
         model: list[Any] = []
         marks: list[tuple[int, int]] = []
         for seq, (op, arg) in enumerate(ops):
@@ -259,7 +259,7 @@ class TestMailboxModel:
     ) -> None:
         loop = current_loop()
         assert loop is not None
-        box = Mailbox(loop.new_waiter)
+        box = Mailbox(loop.new_waiter, loop.aio)  # as a process makes it
         for i in range(1000):
             box.put(("noise", i))
         mark = box.mark()
@@ -278,10 +278,32 @@ class TestMailboxModel:
         assert box.messages(3) == [("noise", 0), ("noise", 1), ("noise", 2)]
         assert len(box) == 1001
 
+    async def test_get_is_woken_by_puts_from_another_thread_every_time(self) -> None:
+        loop = current_loop()
+        assert loop is not None
+        box = Mailbox(loop.new_waiter, loop.aio)  # as a process makes it
+        taken = queue.Queue[int]()
+
+        def sender() -> None:
+            for i in range(300):
+                box.put(i)
+                assert taken.get(timeout=5) == i  # the owner waits again before the next
+
+        thread = threading.Thread(target=sender)
+        thread.start()
+        try:
+            with anyio.fail_after(10):
+                for i in range(300):
+                    assert await box.get() == i
+                    taken.put(i)
+        finally:
+            await anyio.to_thread.run_sync(thread.join)
+        assert len(box) == 0
+
     async def test_two_tasks_receiving_from_one_mailbox_is_an_error(self) -> None:
         loop = current_loop()
         assert loop is not None
-        box = Mailbox(loop.new_waiter)
+        box = Mailbox(loop.new_waiter, loop.aio)  # as a process makes it
         key = compile_patterns((ANY,))
         waiting = anyio.Event()
 

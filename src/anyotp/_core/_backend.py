@@ -309,10 +309,11 @@ def wake_waiter(w: Waiter | asyncio.Future[Any]) -> None:
     """Wake a waiting mailbox owner, from any thread: its :class:`Waiter`, or on
     asyncio the bare ``Future`` it awaits (see ``Mailbox.arm``)."""
     if type(w) is _Future:
+        if w.done():  # already woken (many senders, one owner not yet resumed)
+            return
         loop = w.get_loop()
         if _get_running_loop() is loop:
-            if not w.done():
-                w.set_result(None)
+            w.set_result(None)
             return
         try:
             loop.call_soon_threadsafe(_set_pending, w)

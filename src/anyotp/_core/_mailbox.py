@@ -153,6 +153,18 @@ class Mailbox:
         """Wait for a new message; False on timeout.  The caller saw ``queue`` empty."""
         if self.waiter is not None:
             raise RuntimeError(_TWO_RECEIVERS)
+        aio = self.aio
+        if timeout is None and aio is not None:
+            fut: Future[Any] = Future(loop=aio)  # untimed on asyncio: a bare Future
+            self.waiter = fut
+            if self.queue:  # a message raced in before the waiter was published
+                self.waiter = None
+                return True
+            try:
+                await fut
+                return True
+            finally:
+                self.waiter = None
         w = self.new_waiter()
         self.waiter = w
         if self.queue:  # a message raced in before the waiter was published
@@ -295,14 +307,17 @@ class Mailbox:
                 remaining = None
             if self.waiter is not None:
                 raise RuntimeError(_TWO_RECEIVERS)
-            w = self.new_waiter()
+            aio = self.aio
+            w: Waiter | Future[Any] = (
+                Future(loop=aio) if remaining is None and aio is not None else self.new_waiter()
+            )
             self.waiter = w
             try:
                 if len(q) > i:  # a message raced in before the waiter was published
                     continue
                 if remaining is None:
                     await w
-                elif await w.wait(remaining) is TIMEOUT and len(q) <= i:
+                elif await w.wait(remaining) is TIMEOUT and len(q) <= i:  # type: ignore[union-attr]
                     break
             finally:
                 self.waiter = None
