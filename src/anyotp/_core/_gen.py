@@ -147,7 +147,7 @@ class From:
     # call there makes no waiter object, and a reply sets the future itself (bench:
     # call_latency, fan_in).  ``_tid`` is the caller's thread: a reply from it sets
     # the future directly (asking for the running loop instead costs a getpid()
-    # system call).
+    # system call; bench: call_latency, fan_in).
 
     def __init__(
         self, pid: PID | None, waiter: Waiter | Future[Any] | None, ref: Ref | None = None

@@ -192,7 +192,7 @@ class Mailbox:
             while True:
                 if self.waiter is not None:
                     raise RuntimeError(_TWO_RECEIVERS)
-                aio = self.aio
+                aio = self.aio  # a bare Future on asyncio (see the class): StateMachine idles here
                 w: Waiter | Future[Any] = self.new_waiter() if aio is None else Future(loop=aio)
                 self.waiter = w
                 if not q:
