@@ -26,7 +26,6 @@ from ._backend import (
     Waiter,
     current_loop,
     thread_waiter,
-    wake_waiter,
 )
 from ._ids import LOCAL, PID, Ref
 from ._process import DEAD, Proc, current_process
@@ -324,19 +323,8 @@ def _begin(
     # Mailbox.put, inlined (bench: call_latency, fan_in): append, then wake.
     mbox = proc.mbox
     mbox.queue.append((tag, from_, request))
-    mw = mbox.waiter
-    if mw is not None:
-        if _get_ident() == proc.loop.tid:
-            # woken once is enough: later sends skip the wake (bench: casts, fan_in);
-            # a bare Future is set here, without a waiter's frame (see Mailbox)
-            mbox.waiter = None
-            if type(mw) is _Future:
-                if not mw.done():
-                    mw.set_result(None)
-            else:
-                mw.set(None)  # type: ignore[union-attr]
-        else:
-            wake_waiter(mw)
+    if mbox.waiter is not None:
+        mbox.notify(proc.loop.tid)
     return from_, proc, pid
 
 
@@ -461,19 +449,8 @@ async def gen_call(target: Target, tag: str, request: Any, timeout: float | None
             raise _noproc(target, request, timeout)
         mbox = proc.mbox
         mbox.queue.append((tag, from_, request))
-        mw = mbox.waiter
-        if mw is not None:
-            if _get_ident() == proc.loop.tid:
-                # woken once is enough: later sends skip the wake (bench: casts, fan_in);
-                # a bare Future is set here, without a waiter's frame (see Mailbox)
-                mbox.waiter = None
-                if type(mw) is _Future:
-                    if not mw.done():
-                        mw.set_result(None)
-                else:
-                    mw.set(None)  # type: ignore[union-attr]
-            else:
-                wake_waiter(mw)
+        if mbox.waiter is not None:
+            mbox.notify(proc.loop.tid)
     else:
         from_, proc, pid = _begin(target, tag, request, timeout, w, me)
     try:

@@ -18,6 +18,7 @@ appended concurrently is either seen by that check or wakes the waiter.
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 from asyncio import AbstractEventLoop, Future
 from collections import deque
@@ -31,6 +32,7 @@ from ._pattern import Matcher
 __all__ = ["Mailbox"]
 
 _monotonic = time.monotonic
+_get_ident = threading.get_ident
 _TWO_RECEIVERS = (
     "two tasks are receiving from the same mailbox at once; a process has one receiver: "
     "receive from the process's own task only"
@@ -48,9 +50,9 @@ class Mailbox:
 
     A waiter is made with ``new_waiter``, or for an untimed wait on asyncio it is a
     bare ``asyncio.Future(loop=aio)``: no waiter object to make, await and set
-    (bench: call_latency, ping_pong).  Senders wake either kind with
-    :func:`~anyotp._core.wake_waiter` (from the owner's thread: set the future if it
-    is not done).
+    (bench: call_latency, ping_pong).  A send wakes either kind with :meth:`notify`
+    (or :meth:`put`, which appends too); anything else with
+    :func:`~anyotp._core.wake_waiter`.
     """
 
     __slots__ = ("aio", "key", "new_waiter", "queue", "saved", "taken", "waiter")
@@ -80,6 +82,27 @@ class Mailbox:
         w = self.waiter
         if w is not None:
             wake_waiter(w)
+
+    def notify(self, tid: int) -> None:
+        """Wake the waiting owner after a send (call it when ``waiter`` is set).
+
+        ``tid`` is the thread of the owner's loop.  From that thread the waiter is
+        cleared as it is woken: woken once is enough, later sends skip the wake
+        (bench: casts, fan_in); a bare Future is set directly (see the class).  From
+        any other thread the wake goes through :func:`~anyotp._core.wake_waiter`.
+        """
+        w = self.waiter
+        if w is None:
+            return
+        if _get_ident() != tid:
+            wake_waiter(w)
+            return
+        self.waiter = None
+        if type(w) is Future:
+            if not w.done():
+                w.set_result(None)
+        else:
+            w.set(None)  # type: ignore[union-attr]
 
     def wake(self) -> None:
         """Wake the receiver if it is waiting, with no message (any thread)."""

@@ -15,11 +15,10 @@ is not registered raises :class:`~anyotp.NoProcess` (Erlang's ``badarg``).
 from __future__ import annotations
 
 import threading
-from asyncio import Future
 from typing import Any, Protocol
 
 from .._exceptions import NoProcess, NotInProcess
-from ._backend import current_loop, wake_waiter
+from ._backend import current_loop
 from ._ids import LOCAL, PID, Ref
 from ._names import Target, names, resolve_via
 from ._process import (
@@ -35,7 +34,6 @@ from ._process import (
 )
 
 _get_ident = threading.get_ident
-_Future = Future
 
 __all__ = [
     "CAST_TAG",
@@ -255,19 +253,8 @@ def send_nowait(target: Target, message: Any) -> None:
     # Mailbox.put, inlined (bench: casts, ping_pong): append, then wake.
     mbox = proc.mbox
     mbox.queue.append(message)
-    w = mbox.waiter
-    if w is not None:
-        if _get_ident() == proc.loop.tid:
-            # woken once is enough: later sends skip the wake (bench: casts, fan_in);
-            # a bare Future is set here, without a waiter's frame (see Mailbox)
-            mbox.waiter = None
-            if type(w) is _Future:
-                if not w.done():
-                    w.set_result(None)
-            else:
-                w.set(None)  # type: ignore[union-attr]
-        else:
-            wake_waiter(w)
+    if mbox.waiter is not None:
+        mbox.notify(proc.loop.tid)
 
 
 def cast_nowait(target: Target, request: Any) -> None:
@@ -291,19 +278,8 @@ def cast_nowait(target: Target, request: Any) -> None:
     # Mailbox.put, inlined (bench: cast_throughput): append, then wake.
     mbox = proc.mbox
     mbox.queue.append((CAST_TAG, request))
-    w = mbox.waiter
-    if w is not None:
-        if _get_ident() == proc.loop.tid:
-            # woken once is enough: later sends skip the wake (bench: casts, fan_in);
-            # a bare Future is set here, without a waiter's frame (see Mailbox)
-            mbox.waiter = None
-            if type(w) is _Future:
-                if not w.done():
-                    w.set_result(None)
-            else:
-                w.set(None)  # type: ignore[union-attr]
-        else:
-            wake_waiter(w)
+    if mbox.waiter is not None:
+        mbox.notify(proc.loop.tid)
 
 
 _sends = 0
