@@ -19,6 +19,8 @@ Operations: the scenarios of ``run.py`` themselves (``_anyotp_async.py`` and
 * ``fan``: ``fan_in`` (100 clients calling one server, N calls in all);
 * ``ping``: ``ping_pong`` (a round trip between two actors);
 * ``spawn``: ``spawn`` stopped by task-group cancel (start + one call + stop);
+* ``spawn-stop``: ``spawn`` by an actor's ``spawn_child_actor``, each child stopped
+  with ``await handle.stop()`` in turn;
 * ``raw-call``, ``raw-cast``, ``raw-fan``, ``raw-ping``, ``raw-spawn``: the raw asyncio baselines
   of the same scenarios, run with ``asyncio.run``.
 
@@ -47,6 +49,7 @@ OPERATIONS = {
     "fan": ("_anyotp_async", "fan_in"),
     "ping": ("_anyotp_async", "ping_pong"),
     "spawn": ("_anyotp_async", "spawn_tg_cancel"),
+    "spawn-stop": ("_anyotp_async", "spawn_handle_stop"),
     "raw-call": ("_raw_asyncio", "call_latency"),
     "raw-cast": ("_raw_asyncio", "cast_throughput"),
     "raw-fan": ("_raw_asyncio", "fan_in"),

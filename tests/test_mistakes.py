@@ -7,7 +7,7 @@ from typing import Any
 import anyio
 import pytest
 
-from anyotp import Actor, GenServer, StateMachine, Task, call
+from anyotp import Actor, GenServer, StateMachine, Task, call, send_nowait
 from anyotp.sync import GenServer as SyncGenServer
 from anyotp.sync import GenServerError
 
@@ -116,6 +116,12 @@ class TestTimeouts:
                     await self.receive(("x", lambda: None), timeout=-0.5)
                 except ValueError as e:
                     got.append(e)
+                try:
+                    await self.receive(("x", lambda: None), timeout=-1)
+                except ValueError as e:
+                    got.append(e)
+                send_nowait(self.pid, "x")
+                got.append(await self.receive(("x", lambda: "took x"), timeout=1))
                 done.set()
                 self.stop()
 
@@ -124,6 +130,8 @@ class TestTimeouts:
             with anyio.fail_after(5):
                 await done.wait()
         assert "receive(): timeout must be >= 0" in str(got[0])
+        assert "receive(): timeout must be >= 0" in str(got[1])  # an int one too
+        assert got[2] == "took x"  # an int timeout >= 0 is fine
 
 
 class TestTasks:

@@ -861,6 +861,14 @@ class TestModuleCallAndCast:
         with pytest.raises(GenServerTimeoutError, match=r"timeout=0.01\) to Counter"):
             anyotp.sync.call(counter.pid, {"action": "get"}, timeout=0.01)
 
+    def test_a_timeout_that_is_not_a_number_is_refused_and_an_int_one_is_fine(
+        self, counter: Counter
+    ) -> None:
+        request = {"action": "get"}
+        with pytest.raises(TypeError, match=r"call\(<PID .*\): timeout must be a number.*bool"):
+            anyotp.sync.call(counter.pid, request, timeout=True)
+        assert anyotp.sync.call(counter.pid, request, timeout=int(WAIT)) == 0
+
     def test_target_of_the_wrong_type_raises_type_error(self) -> None:
         with pytest.raises(TypeError, match="expected a PID, a registered name"):
             anyotp.sync.call(42, {})  # type: ignore[arg-type]

@@ -376,7 +376,9 @@ class Actor:
         proc = self._otp_pcb
         if proc is None:
             proc = self._otp_started("receive()")
-        if timeout is not None and (type(timeout) is not float or not timeout >= 0):
+        if timeout is not None and not (
+            (type(timeout) is float or type(timeout) is int) and timeout >= 0
+        ):
             check_timeout(timeout, "receive()")
         if len(patterns) == 1:  # the common shape: no loop, no list (bench: ping_pong)
             p = patterns[0]

@@ -405,7 +405,11 @@ def call(target: Target, request: Any, timeout: float | None = 5.0) -> Coroutine
 
 async def gen_call(target: Target, tag: str, request: Any, timeout: float | None) -> Any:
     """:func:`call` with another message tag (``SYSTEM_TAG`` for system requests)."""
-    if timeout is not None and (type(timeout) is not float or not timeout >= 0):
+    # a float or an int >= 0 passes without a call; only a bad one pays for the
+    # message, which formats the target and the request (bench: call_latency)
+    if timeout is not None and not (
+        (type(timeout) is float or type(timeout) is int) and timeout >= 0
+    ):
         check_timeout(timeout, f"call({target!r}, {request!r})")
     me = current_process()
     if me is not None and me.loop.kind != "thread" and me.loop.tid == _get_ident():
@@ -502,7 +506,10 @@ def call_blocking(target: Target, tag: str, request: Any, timeout: float | None)
     Raises:
         As :func:`call`.
     """
-    check_timeout(timeout, f"call({target!r}, {request!r})")
+    if timeout is not None and not (
+        (type(timeout) is float or type(timeout) is int) and timeout >= 0
+    ):  # as in gen_call: the message only for a bad timeout
+        check_timeout(timeout, f"call({target!r}, {request!r})")
     w = thread_waiter()
     from_, proc, pid = _begin(target, tag, request, timeout, w, current_process())
     try:
