@@ -682,6 +682,44 @@ class TestCast:
             assert not is_alive(pid)
             tg.cancel_scope.cancel()
 
+    async def test_a_cast_may_return_a_directive_after_plain_states(self) -> None:
+        # The loop remembers the type of the last plain state (no isinstance per
+        # cast); a directive after a run of plain states is still carried out.
+        class Shifting(GenServer):
+            async def init(self, fired: anyio.Event) -> Any:
+                self.fired = fired
+                return 0
+
+            async def handle_cast(self, request: Any, state: Any) -> Any:
+                if request == "arm":
+                    return NoReply(state + 100, 0.01)  # an idle timeout
+                if request == "stop":
+                    return Stop("custom", state)
+                return state + 1
+
+            async def handle_info(self, message: Any, state: Any) -> Any:
+                if message == "timeout":
+                    self.fired.set()
+                return state
+
+            async def handle_call(self, request: Any, from_: From, state: Any) -> Any:
+                return state, state
+
+        fired = anyio.Event()
+        async with anyio.create_task_group() as tg:
+            pid = await Shifting.start(fired, task_group=tg)
+            reason = watch_exit(pid).reason
+            for request in ["incr", "incr", "arm"]:
+                cast_nowait(pid, request)
+            with anyio.fail_after(5):
+                await fired.wait()
+            assert await call(pid, "get") == 102
+            cast_nowait(pid, "incr")
+            cast_nowait(pid, "stop")
+            with anyio.fail_after(5):
+                assert await reason() == "custom"
+            tg.cancel_scope.cancel()
+
     async def test_cast_to_an_unknown_name_raises_noprocess_naming_it(self) -> None:
         with pytest.raises(NoProcess, match="'nobody'"):
             await cast("nobody", "x")

@@ -25,6 +25,7 @@ from anyotp import (
     TaskTimeout,
     call,
     cast,
+    cast_nowait,
     demonitor,
     is_alive,
     processes,
@@ -181,6 +182,37 @@ class TestAsyncAwait:
             await cast(pid, 21)
             await wait_until(lambda: call(pid, "result"), timeout=2, what="the task's result")
             assert await call(pid, "result") == 42
+            tg.cancel_scope.cancel()
+
+    async def test_an_await_after_the_server_took_other_messages_still_finds_the_result(
+        self,
+    ) -> None:
+        # The task's start marks where the mailbox ended (Mailbox.mark); the casts
+        # queued behind the start are taken before the await.  Those takes must move
+        # the mark (the GenServer loop bumps Mailbox.taken once a mark exists), or the
+        # await would look past where its result lands and time out.
+        class Starter(GenServer):
+            async def init(self) -> Any:
+                return None
+
+            async def handle_cast(self, request: Any, state: Any) -> Any:
+                if request == "start":
+                    return await Task.async_(double, 21)
+                return state  # "noise"
+
+            async def handle_call(self, request: Any, from_: From, state: Any) -> Any:
+                return await Task.await_(state, timeout=5), state
+
+        async with anyio.create_task_group() as tg:
+            pid = await Starter.start(task_group=tg)
+            proc = pid._proc
+            assert proc is not None
+            assert not proc.mbox.marked  # no mark before a task
+            # queued together, so the server takes them in one go without yielding
+            for request in ["start", "noise", "noise", "noise"]:
+                cast_nowait(pid, request)
+            assert await call(pid, "await", timeout=5) == 42
+            assert proc.mbox.marked
             tg.cancel_scope.cancel()
 
 

@@ -420,7 +420,8 @@ class Actor:
                         got = i, extracted
                         break
             q.popleft()
-            mbox.taken += 1
+            if mbox.marked:  # invalidate receive marks, once there are any
+                mbox.taken += 1
             if got is None:  # skipped: kept for the next receive, as Mailbox.receive does
                 saved = mbox.saved
                 if not isinstance(saved, deque):
