@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 import anyotp
 from anyotp import ANY, IGNORE, PID, Actor, InvalidPattern, _, match
+from anyotp._core import compile_one, compile_patterns
 from anyotp.testing import wait_until
 
 pytestmark = pytest.mark.anyio
@@ -437,3 +438,22 @@ class TestFlatPatternsAgainstAReference:
         assert match(pattern, ("ping", 3, 4)) is None
         assert match(("p", str, int), ("p", "a", 1)) == ("a", 1)
         assert match(("p", str, int), ("p", "a", "1")) is None
+
+
+class TestCompiledReceiveKeys:
+    """A receive's compiled patterns are looked up, not rebuilt: the mailbox knows a
+    repeated receive by the identity of its key."""
+
+    @given(pattern=_flat_pattern, value=_flat_value)
+    def test_one_pattern_compiles_to_the_key_of_a_one_pattern_receive(
+        self, pattern: tuple[Any, ...], value: tuple[Any, ...]
+    ) -> None:
+        key = compile_one(pattern)
+        assert compile_one(tuple(pattern)) is key  # an equal pattern: the same key
+        assert len(key) == 1
+        assert key[0](value) == compile_patterns((pattern,))[0](value) == match(pattern, value)
+
+    def test_an_unhashable_pattern_compiles_without_the_cache(self) -> None:
+        key = compile_one(["a", ANY])
+        assert key[0](["a", 1]) == (1,)
+        assert key[0](["b", 1]) is None

@@ -23,7 +23,6 @@ and monitors are told, and the task group it runs in is *not* disturbed.
 from __future__ import annotations
 
 import inspect
-from collections import deque
 from collections.abc import Callable
 from types import MethodType
 from typing import Any, Protocol, TypeVar, overload
@@ -45,6 +44,7 @@ from ._core import (
     Waiter,
     check_timeout,
     child_tasks,
+    compile_one,
     compile_patterns,
     current_process,
     demonitor,
@@ -384,7 +384,7 @@ class Actor:
             p = patterns[0]
             if type(p) is not tuple or len(p) != 2 or not callable(p[1]):
                 raise InvalidPattern(_NOT_A_PAIR.format(p))
-            key = compile_patterns((p[0],))
+            key = compile_one(p[0])
         else:
             for p in patterns:
                 if type(p) is not tuple or len(p) != 2 or not callable(p[1]):
@@ -393,12 +393,13 @@ class Actor:
                 raise InvalidPattern("receive() needs at least one (pattern, handler) pair")
             key = compile_patterns(tuple([p[0] for p in patterns]))
         mbox = proc.mbox
-        got: tuple[int, tuple[Any, ...]] | None = None
+        extracted: tuple[Any, ...] | None = None
+        index = 0
         if timeout is None and key is mbox.key and not mbox.saved:
             # The same receive as the last one, nothing skipped: wait here and look at
             # the oldest message without a Mailbox.receive coroutine to create and
-            # resume through (bench: ping_pong).  Anything else (a message that does
-            # not match, a timeout, another signature) takes Mailbox.receive.
+            # resume through (bench: ping_pong).  A message that matches nothing, a
+            # timeout or another signature take Mailbox.receive.
             q = mbox.queue
             while not q:
                 w = mbox.arm()
@@ -411,25 +412,17 @@ class Actor:
             # the first pattern without a loop: no range object per receive when
             # there is one pattern (bench: ping_pong)
             extracted = key[0](msg)
-            if extracted is not None:
-                got = 0, extracted
-            else:
-                for i in range(1, len(key)):
-                    extracted = key[i](msg)
+            if extracted is None:
+                for index in range(1, len(key)):
+                    extracted = key[index](msg)
                     if extracted is not None:
-                        got = i, extracted
                         break
-            q.popleft()
-            if mbox.marked:  # invalidate receive marks, once there are any
-                mbox.taken += 1
-            if got is None:  # skipped: kept for the next receive, as Mailbox.receive does
-                saved = mbox.saved
-                if not isinstance(saved, deque):
-                    saved = mbox.saved = deque()
-                saved.append(msg)
-        if got is None:
-            got = await mbox.receive(key, timeout)
-        index, extracted = got
+            if extracted is not None:
+                q.popleft()
+                if mbox.marked:  # invalidate receive marks, once there are any
+                    mbox.taken += 1
+        if extracted is None:
+            index, extracted = await mbox.receive(key, timeout)
         proc.reductions = r = proc.reductions + 1
         if not r & _MASK:  # a receive that keeps finding queued messages yields too
             checkpoint = proc.loop.checkpoint

@@ -62,6 +62,7 @@ from ._names import whereis as whereis
 from ._pattern import ANY as ANY
 from ._pattern import IGNORE as IGNORE
 from ._pattern import _ as _
+from ._pattern import compile_one as compile_one
 from ._pattern import compile_pattern as compile_pattern
 from ._pattern import compile_patterns as compile_patterns
 from ._pattern import match as match

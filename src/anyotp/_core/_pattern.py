@@ -30,7 +30,16 @@ from typing import Any, Final
 
 from .._exceptions import InvalidPattern
 
-__all__ = ["ANY", "IGNORE", "Matcher", "_", "compile_pattern", "compile_patterns", "match"]
+__all__ = [
+    "ANY",
+    "IGNORE",
+    "Matcher",
+    "_",
+    "compile_one",
+    "compile_pattern",
+    "compile_patterns",
+    "match",
+]
 
 Matcher = Callable[[Any], "tuple[Any, ...] | None"]
 
@@ -318,6 +327,25 @@ def compile_patterns(patterns: tuple[Any, ...]) -> tuple[Matcher, ...]:
     if len(_set_cache) >= _CACHE_MAX:
         _set_cache.clear()
     _set_cache[patterns] = compiled
+    return compiled
+
+
+_one_cache: dict[Any, tuple[Matcher, ...]] = {}
+
+
+def compile_one(pattern: Any) -> tuple[Matcher, ...]:
+    """``compile_patterns((pattern,))``, looked up by the pattern itself: no 1-tuple to
+    build, hash and compare per receive (bench: ping_pong, selective_receive)."""
+    try:
+        return _one_cache[pattern]
+    except KeyError:
+        pass
+    except TypeError:  # unhashable (a list pattern)
+        return compile_patterns((pattern,))
+    compiled = compile_patterns((pattern,))
+    if len(_one_cache) >= _CACHE_MAX:
+        _one_cache.clear()
+    _one_cache[pattern] = compiled
     return compiled
 
 
