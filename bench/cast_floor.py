@@ -27,21 +27,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 import time
 from collections import deque
-from pathlib import Path
 from typing import Any
 
+import _raw_asyncio
 import anyio
+from _anyotp_async import Counter
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import _raw_asyncio  # noqa: E402
-from _anyotp_async import Counter  # noqa: E402
-
-from anyotp import call, cast_nowait  # noqa: E402
-from anyotp._core import CAST_TAG  # noqa: E402
+from anyotp import call, cast_nowait
+from anyotp._core import CAST_TAG
 
 
 async def raw(n: int) -> tuple[float, float]:
