@@ -11,6 +11,7 @@ import threading
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from anyotp import (
@@ -26,7 +27,7 @@ from anyotp import (
     cast,
     reply,
 )
-from anyotp._core import _gen, current_loop, table
+from anyotp._core import TIMEOUT, _gen, current_loop, table
 from anyotp.testing import wait_until
 
 pytestmark = pytest.mark.anyio
@@ -241,6 +242,26 @@ def _proc(pid: Any) -> Any:
 
 
 class TestTimedCalls:
+    async def test_a_wait_too_long_for_a_float_never_ends_and_spoils_no_other(self) -> None:
+        # The timeout wheels take any deadline: one past what a float holds (an int
+        # of 10**400 seconds) never fires, and does not stop the wait beside it from
+        # timing out (on asyncio both are armed by the same sweep).
+        loop = current_loop()
+        assert loop is not None
+        forever, short = loop.new_waiter(), loop.new_waiter()
+        ended: list[Any] = []
+        async with anyio.create_task_group() as tg:
+
+            async def wait_forever() -> None:
+                ended.append(await forever.wait(10**400))
+
+            tg.start_soon(wait_forever)
+            await anyio.lowlevel.checkpoint()  # its wait is armed first
+            with anyio.fail_after(5):
+                assert await short.wait(0.06) is TIMEOUT
+            assert ended == []
+            tg.cancel_scope.cancel()
+
     @pytest.mark.parametrize("timeout", [0.01, 0.06, 0.2])
     async def test_a_timed_call_never_times_out_early_nor_much_late(self, timeout: float) -> None:
         # Short timeouts go on the timeout wheel at once, long ones lazily (asyncio):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 
-from anyotp import Actor, GenServer, StateMachine, Task, call, send_nowait
+from anyotp import Actor, CallTimeout, GenServer, NoReply, StateMachine, Task, call, send_nowait
+from anyotp._core import check_timeout
 from anyotp.sync import GenServer as SyncGenServer
 from anyotp.sync import GenServerError
 
@@ -106,6 +109,39 @@ class TestTimeouts:
             assert await call(pid, "y", timeout=1) == "y"  # an int is fine
             tg.cancel_scope.cancel()
 
+    async def test_a_timeout_too_large_for_a_float_waits_forever_and_loses_no_other(
+        self,
+    ) -> None:
+        # 10**400 seconds cannot be a float: it means "never", and it must not break
+        # the timeout of a call made beside it (on asyncio both wait in the same
+        # sweep of the timeout wheel)
+        class Mute(GenServer):
+            async def init(self) -> Any:
+                return None
+
+            async def handle_call(self, request: Any, from_: Any, state: Any) -> Any:
+                return NoReply(state)  # never answers
+
+        huge = 10**400
+        assert check_timeout(huge, "x") == math.inf
+        outcome: list[BaseException] = []
+        async with anyio.create_task_group() as tg:
+            pid = await Mute.start(task_group=tg)
+
+            async def forever() -> None:
+                try:
+                    await call(pid, "wait", timeout=huge)
+                except BaseException as e:
+                    outcome.append(e)
+                    raise
+
+            tg.start_soon(forever)
+            await anyio.lowlevel.checkpoint()  # its call is in the server's mailbox first
+            with anyio.fail_after(5), pytest.raises(CallTimeout):
+                await call(pid, "short", timeout=0.05)
+            assert outcome == []  # the huge one still waits
+            tg.cancel_scope.cancel()
+
     async def test_a_bad_receive_timeout_is_refused(self) -> None:
         got: list[BaseException] = []
         done = anyio.Event()
@@ -122,6 +158,8 @@ class TestTimeouts:
                     got.append(e)
                 send_nowait(self.pid, "x")
                 got.append(await self.receive(("x", lambda: "took x"), timeout=1))
+                send_nowait(self.pid, "y")
+                got.append(await self.receive(("y", lambda: "took y"), timeout=10**400))
                 done.set()
                 self.stop()
 
@@ -132,6 +170,7 @@ class TestTimeouts:
         assert "receive(): timeout must be >= 0" in str(got[0])
         assert "receive(): timeout must be >= 0" in str(got[1])  # an int one too
         assert got[2] == "took x"  # an int timeout >= 0 is fine
+        assert got[3] == "took y"  # one too large for a float too (it never ends)
 
 
 class TestTasks:

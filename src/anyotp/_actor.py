@@ -376,10 +376,8 @@ class Actor:
         proc = self._otp_pcb
         if proc is None:
             proc = self._otp_started("receive()")
-        if timeout is not None and not (
-            (type(timeout) is float or type(timeout) is int) and timeout >= 0
-        ):
-            check_timeout(timeout, "receive()")
+        if timeout is not None and not (type(timeout) is float and timeout >= 0):
+            timeout = check_timeout(timeout, "receive()")  # an int made a float
         if len(patterns) == 1:  # the common shape: no loop, no list (bench: ping_pong)
             p = patterns[0]
             if type(p) is not tuple or len(p) != 2 or not callable(p[1]):

@@ -685,7 +685,7 @@ def _exit_error(pid: Any, reason: Any, what: str) -> BaseException:
 
 
 async def _await(task: TaskHandle, timeout: float | None) -> Any:
-    check_timeout(timeout, "Task.await_()")
+    timeout = check_timeout(timeout, "Task.await_()")
     me = _owner(task, "await_")
     got = await _receive(me, task, timeout)
     if got is None:
@@ -702,7 +702,7 @@ async def _await(task: TaskHandle, timeout: float | None) -> Any:
 
 
 async def _yield(task: TaskHandle, timeout: float | None) -> Outcome | None:
-    check_timeout(timeout, "Task.yield_()")
+    timeout = check_timeout(timeout, "Task.yield_()")
     me = _owner(task, "yield_")
     return await _receive(me, task, timeout)
 

@@ -167,6 +167,8 @@ class _AioTimeouts:
 
     def add(self, fut: asyncio.Future[Any], timeout: float) -> int:
         """Put ``fut`` on the wheel now: it gets TIMEOUT ``timeout`` s from now."""
+        if not timeout < _NEVER:  # also an int too large for a float: never fires
+            return 0
         return self._add_at(fut, self._time() + timeout)
 
     def _add_at(self, fut: asyncio.Future[Any], deadline: float) -> int:
@@ -216,7 +218,9 @@ class _AioTimeouts:
         now = self._time()
         moved = self.moved
         for fut, timeout in fresh.items():
-            if not fut.done():
+            # (a timeout past _NEVER never fires: not added, so that an int too large
+            # for a float cannot raise here and lose the rest of the sweep)
+            if not fut.done() and timeout < _NEVER:
                 moved[fut] = self._add_at(fut, now + timeout)
 
     def _fire(self, tick: int) -> None:
@@ -394,8 +398,10 @@ def _trio_loop() -> Loop:
                     waiter._deliver(value_outcome(TIMEOUT))  # outcomes are single-use
 
     def add_timed(waiter: Any, timeout: float) -> int:
+        if not timeout < _NEVER:  # math.inf, a huge int: an untimed wait
+            return 0
         deadline = current_time() + timeout
-        if not deadline < _NEVER:  # math.inf: an untimed wait (tick 0 never fires)
+        if not deadline < _NEVER:  # (tick 0 never fires)
             return 0
         tick = int(deadline / _TICK) + 1
         bucket = buckets.get(tick)

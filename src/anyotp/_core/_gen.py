@@ -10,6 +10,7 @@ with :func:`decode` (calls, casts, system requests, the parent's EXIT, info).
 
 from __future__ import annotations
 
+import math
 import threading
 from asyncio import Future
 from asyncio import _get_running_loop as _running_loop
@@ -245,8 +246,12 @@ def reply(from_: From, value: Any) -> None:
 # ------------------------------------------------------------------------ call
 
 
+_INF: Final = math.inf
+
+
 def check_timeout(timeout: Any, what: str) -> float | None:
-    """``timeout`` if it is a number of seconds >= 0 or None.
+    """``timeout`` as float seconds if it is a number >= 0 (an int too large for a
+    float, ``math.inf``: wait forever), or None.
 
     Raises:
         TypeError: it is not a number (a str, a bool...).
@@ -263,7 +268,16 @@ def check_timeout(timeout: Any, what: str) -> float | None:
         raise ValueError(
             f"{what}: timeout must be >= 0 seconds (or None to wait forever), got {timeout!r}"
         )
-    return timeout
+    return seconds(timeout)
+
+
+def seconds(timeout: float) -> float:
+    """A valid timeout (an int or float >= 0) as a float: an int too large for one is
+    ``math.inf`` (wait forever), not an ``OverflowError`` in the deadline arithmetic."""
+    try:
+        return float(timeout)
+    except OverflowError:
+        return _INF
 
 
 def _calling_self(target: Any, request: Any, timeout: float | None) -> CallError:
@@ -405,12 +419,13 @@ def call(target: Target, request: Any, timeout: float | None = 5.0) -> Coroutine
 
 async def gen_call(target: Target, tag: str, request: Any, timeout: float | None) -> Any:
     """:func:`call` with another message tag (``SYSTEM_TAG`` for system requests)."""
-    # a float or an int >= 0 passes without a call; only a bad one pays for the
-    # message, which formats the target and the request (bench: call_latency)
-    if timeout is not None and not (
-        (type(timeout) is float or type(timeout) is int) and timeout >= 0
-    ):
-        check_timeout(timeout, f"call({target!r}, {request!r})")
+    # a float >= 0 passes as it is, an int >= 0 is made a float; only a bad one pays
+    # for the message, which formats the target and the request (bench: call_latency)
+    if timeout is not None and not (type(timeout) is float and timeout >= 0):
+        if type(timeout) is int and timeout >= 0:
+            timeout = seconds(timeout)
+        else:
+            timeout = check_timeout(timeout, f"call({target!r}, {request!r})")
     me = current_process()
     if me is not None and me.loop.kind != "thread" and me.loop.tid == _get_ident():
         loop: Loop | None = me.loop
@@ -506,10 +521,12 @@ def call_blocking(target: Target, tag: str, request: Any, timeout: float | None)
     Raises:
         As :func:`call`.
     """
-    if timeout is not None and not (
-        (type(timeout) is float or type(timeout) is int) and timeout >= 0
-    ):  # as in gen_call: the message only for a bad timeout
-        check_timeout(timeout, f"call({target!r}, {request!r})")
+    if timeout is not None and not (type(timeout) is float and timeout >= 0):
+        # as in gen_call: the message only for a bad timeout
+        if type(timeout) is int and timeout >= 0:
+            timeout = seconds(timeout)
+        else:
+            timeout = check_timeout(timeout, f"call({target!r}, {request!r})")
     w = thread_waiter()
     from_, proc, pid = _begin(target, tag, request, timeout, w, current_process())
     try:
