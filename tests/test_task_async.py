@@ -28,6 +28,7 @@ from anyotp import (
     cast_nowait,
     demonitor,
     is_alive,
+    process_info,
     processes,
     self_pid,
 )
@@ -190,7 +191,11 @@ class TestAsyncAwait:
         # The task's start marks where the mailbox ended (Mailbox.mark); the casts
         # queued behind the start are taken before the await.  Those takes must move
         # the mark (the GenServer loop bumps Mailbox.taken once a mark exists), or the
-        # await would look past where its result lands and time out.
+        # await would look past where its result lands and time out; and the await,
+        # on a mark gone stale, must still flush the task's DOWN from the whole
+        # mailbox, or it reaches handle_info.
+        infos: list[Any] = []
+
         class Starter(GenServer):
             async def init(self) -> Any:
                 return None
@@ -201,7 +206,18 @@ class TestAsyncAwait:
                 return state  # "noise"
 
             async def handle_call(self, request: Any, from_: From, state: Any) -> Any:
-                return await Task.await_(state, timeout=5), state
+                if request == "await":
+                    # the task has ended: its result and its DOWN are both queued
+                    await wait_until(
+                        lambda: process_info(self_pid())["message_queue_len"] >= 2,  # type: ignore[index]
+                        what="the task's result and DOWN",
+                    )
+                    return await Task.await_(state, timeout=5), state
+                return None, state
+
+            async def handle_info(self, message: Any, state: Any) -> Any:
+                infos.append(message)
+                return state
 
         async with anyio.create_task_group() as tg:
             pid = await Starter.start(task_group=tg)
@@ -213,6 +229,8 @@ class TestAsyncAwait:
                 cast_nowait(pid, request)
             assert await call(pid, "await", timeout=5) == 42
             assert proc.mbox.marked
+            await call(pid, "sync", timeout=5)  # anything left was handled by now
+            assert infos == []
             tg.cancel_scope.cancel()
 
 

@@ -658,6 +658,8 @@ async def _receive(me: Proc, task: TaskHandle, timeout: float | None) -> Outcome
     ref = task.ref
     assert ref is not None
     mark = task._mark
+    if mark is not None and mark[0] != me.mbox.taken:
+        mark = None  # stale: the process took messages since; a full scan, a full flush
     keys = _keys(ref)
     try:
         index, (value,) = await me.mbox.receive(keys, timeout, mark)
@@ -666,7 +668,7 @@ async def _receive(me: Proc, task: TaskHandle, timeout: float | None) -> Outcome
     if index == 0:
         demonitor(ref)
         # the DOWN, if it came already, came after the mark, as the result did; a
-        # removal after the mark leaves the messages before it where they were
+        # removal after a valid mark leaves the messages before it where they were
         after = None if mark is None else (me.mbox.taken, mark[1])
         down = keys[1]
         me.mbox.remove_first(lambda m: down(m) is not None, after)
