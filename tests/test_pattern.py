@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import anyotp
 from anyotp import ANY, IGNORE, PID, Actor, InvalidPattern, _, match
-from anyotp._core import compile_one, compile_patterns
+from anyotp._core import compile_one, compile_pattern, compile_patterns
 from anyotp.testing import wait_until
 
 pytestmark = pytest.mark.anyio
@@ -457,3 +457,48 @@ class TestCompiledReceiveKeys:
         key = compile_one(["a", ANY])
         assert key[0](["a", 1]) == (1,)
         assert key[0](["b", 1]) is None
+
+
+class TestEqualPatternsOfOtherTupleTypes:
+    """Point(1, ANY) == (1, ANY), but the namedtuple pattern matches Points only: the
+    compile caches, keyed by the pattern, must not hand one the other's matcher."""
+
+    @pytest.mark.parametrize("named_first", [True, False])
+    def test_each_keeps_its_own_matcher_whichever_is_compiled_first(
+        self, named_first: bool
+    ) -> None:
+        plain: tuple[Any, ...] = (1, ANY)
+        named = Point(1, ANY)
+        assert plain == named
+        order = [named, plain] if named_first else [plain, named]
+        for pattern in order + order:  # the second round comes from the caches
+            one = compile_one(pattern)[0]
+            many = compile_patterns((pattern, "other"))[0]
+            single = compile_pattern(pattern)
+            nested = compile_pattern(("at", pattern))
+            for matcher in (one, many, single):
+                assert matcher(Point(1, 2)) == (2,)
+                assert matcher((1, 2)) == (None if pattern is named else (2,))
+            assert nested(("at", (1, 2))) == (None if pattern is named else (2,))
+            assert nested(("at", Point(1, 2))) == (2,)
+
+    async def test_a_receive_takes_what_its_own_pattern_matches(self) -> None:
+        got: list[Any] = []
+
+        class Receiver(Actor):
+            async def run(self, state: Any) -> Any:
+                me = self.pid
+                anyotp.send_nowait(me, Point(1, "point"))
+                got.append(await self.receive((Point(1, ANY), lambda v: v), timeout=5))
+                anyotp.send_nowait(me, (1, "plain"))
+                got.append(await self.receive(((1, ANY), lambda v: v), timeout=5))
+                anyotp.send_nowait(me, (1, "plain again"))
+                anyotp.send_nowait(me, Point(1, "point again"))
+                got.append(await self.receive((Point(1, ANY), lambda v: v), timeout=5))
+                got.append(await self.receive(((1, ANY), lambda v: v), timeout=5))
+                self.stop()
+
+        async with anyio.create_task_group() as tg:
+            pid = await Receiver.start(task_group=tg)
+            await wait_until(lambda: not anyotp.is_alive(pid), what="the receiver to finish")
+        assert got == ["point", "plain", "point again", "plain again"]

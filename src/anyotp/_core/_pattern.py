@@ -286,8 +286,81 @@ def _compile_seq(pattern: tuple[Any, ...] | list[Any], path: str) -> Matcher:
     return match_seq
 
 
-_cache: dict[Any, Matcher] = {}
 _CACHE_MAX: Final = 4096
+
+# The compile caches are keyed by the pattern, and equal patterns may differ in their
+# tuple types: Point(1, ANY) == (1, ANY), but a namedtuple pattern matches only its
+# class.  So an entry keeps the pattern it was compiled from and where that pattern
+# nests tuples, and a hit counts only if the pattern looked up has the same tuple
+# types there (for a flat pattern: one type check).  Equal patterns of other types
+# get entries of their own in _typed, keyed by their types.
+
+#: an entry: (the pattern compiled, where it nests tuples (see _nesting), compiled)
+_Entry = tuple[Any, tuple[Any, ...], Any]
+
+
+def _nesting(pattern: Any) -> tuple[Any, ...]:
+    """Where ``pattern`` nests tuples: ``((index, nesting of that element), ...)``."""
+    if not isinstance(pattern, tuple):
+        return ()
+    return tuple((i, _nesting(p)) for i, p in enumerate(pattern) if isinstance(p, tuple))
+
+
+def _same_tuples(a: Any, b: Any, nesting: tuple[Any, ...]) -> bool:
+    """Do equal patterns ``a`` and ``b`` have the same tuple types where ``a`` nests?"""
+    for i, inner in nesting:
+        x, y = a[i], b[i]
+        if type(x) is not type(y) or (inner and not _same_tuples(x, y, inner)):
+            return False
+    return True
+
+
+def _types(pattern: Any) -> Any:
+    """The tuple types of ``pattern``, nested as it nests them."""
+    if not isinstance(pattern, tuple):
+        return type(pattern)
+    return (type(pattern), *(_types(p) for p in pattern if isinstance(p, tuple)))
+
+
+_typed: dict[Any, Any] = {}
+
+
+def _cached(cache: dict[Any, _Entry], pattern: Any, build: Callable[[Any], Any]) -> Any:
+    """``build(pattern)``, cached in ``cache`` by the pattern and its tuple types."""
+    try:
+        orig, nesting, compiled = cache[pattern]
+    except KeyError:
+        return _miss(cache, pattern, build)
+    except TypeError:  # unhashable (a list pattern): compile without caching
+        return build(pattern)
+    if orig is pattern or (
+        type(orig) is type(pattern) and (not nesting or _same_tuples(orig, pattern, nesting))
+    ):
+        return compiled
+    return _other_types(cache, pattern, build)
+
+
+def _miss(cache: dict[Any, _Entry], pattern: Any, build: Callable[[Any], Any]) -> Any:
+    compiled = build(pattern)
+    if len(cache) >= _CACHE_MAX:
+        cache.clear()
+    cache[pattern] = (pattern, _nesting(pattern), compiled)
+    return compiled
+
+
+def _other_types(cache: dict[Any, _Entry], pattern: Any, build: Callable[[Any], Any]) -> Any:
+    """An equal pattern with other tuple types than the one ``cache`` holds."""
+    key = (id(cache), _types(pattern), pattern)
+    found = _typed.get(key)
+    if found is None:
+        found = build(pattern)
+        if len(_typed) >= _CACHE_MAX:
+            _typed.clear()
+        _typed[key] = found
+    return found
+
+
+_cache: dict[Any, _Entry] = {}
 
 
 def compile_pattern(pattern: Any) -> Matcher:
@@ -296,57 +369,80 @@ def compile_pattern(pattern: Any) -> Matcher:
     Raises:
         InvalidPattern: the pattern contains a dict or set literal.
     """
-    key = (type(pattern), pattern)
-    try:
-        return _cache[key]
-    except KeyError:
-        pass
-    except TypeError:  # unhashable (a list pattern): compile without caching
-        return _compile(pattern, "")
-    matcher = _compile(pattern, "")
-    if len(_cache) >= _CACHE_MAX:
-        _cache.clear()
-    _cache[key] = matcher
+    matcher: Matcher = _cached(_cache, pattern, _compile_top)
     return matcher
 
 
-_set_cache: dict[Any, tuple[Matcher, ...]] = {}
+def _compile_top(pattern: Any) -> Matcher:
+    return _compile(pattern, "")
+
+
+#: compile_patterns' entries: (the patterns compiled, the type of each, where the
+#: patterns nest tuples of their own (see _nesting), compiled)
+_set_cache: dict[Any, tuple[Any, tuple[type, ...], tuple[Any, ...], tuple[Matcher, ...]]] = {}
 
 
 def compile_patterns(patterns: tuple[Any, ...]) -> tuple[Matcher, ...]:
     """Compile a whole receive's worth of patterns; the same tuple object comes back
     for the same patterns, so the mailbox can recognise a repeated receive by identity.
     """
+    # As _cached, with the types of the patterns themselves compared here (no
+    # _same_tuples frame per receive of flat patterns)
     try:
-        return _set_cache[patterns]
+        orig, types, deeper, compiled = _set_cache[patterns]
     except KeyError:
-        pass
-    except TypeError:
-        return tuple(compile_pattern(p) for p in patterns)
-    compiled = tuple(compile_pattern(p) for p in patterns)
-    if len(_set_cache) >= _CACHE_MAX:
-        _set_cache.clear()
-    _set_cache[patterns] = compiled
-    return compiled
+        compiled = _compile_each(patterns)
+        if len(_set_cache) >= _CACHE_MAX:
+            _set_cache.clear()
+        nesting = tuple((i, inner) for i, inner in _nesting(patterns) if inner)
+        _set_cache[patterns] = (patterns, tuple(map(type, patterns)), nesting, compiled)
+        return compiled
+    except TypeError:  # unhashable (a list pattern): compile without caching
+        return _compile_each(patterns)
+    if orig is patterns:
+        return compiled
+    n = len(types)
+    if n == 2:  # unrolled: a loop over the patterns costs more than the lookup
+        same = type(patterns[0]) is types[0] and type(patterns[1]) is types[1]
+    elif n == 1:
+        same = type(patterns[0]) is types[0]
+    else:
+        same = all(type(p) is t for p, t in zip(patterns, types, strict=True))
+    if same and (not deeper or _same_tuples(orig, patterns, deeper)):
+        return compiled
+    found: tuple[Matcher, ...] = _other_types(_set_cache, patterns, _compile_each)  # type: ignore[arg-type]
+    return found
 
 
-_one_cache: dict[Any, tuple[Matcher, ...]] = {}
+def _compile_each(patterns: tuple[Any, ...]) -> tuple[Matcher, ...]:
+    return tuple(compile_pattern(p) for p in patterns)
+
+
+_one_cache: dict[Any, _Entry] = {}
 
 
 def compile_one(pattern: Any) -> tuple[Matcher, ...]:
     """``compile_patterns((pattern,))``, looked up by the pattern itself: no 1-tuple to
     build, hash and compare per receive (bench: ping_pong, selective_receive)."""
+    # _cached, inlined: no frame on a hit of a flat pattern (bench: ping_pong)
     try:
-        return _one_cache[pattern]
+        orig, nesting, compiled = _one_cache[pattern]
     except KeyError:
-        pass
+        found: tuple[Matcher, ...] = _miss(_one_cache, pattern, _compile_one)
+        return found
     except TypeError:  # unhashable (a list pattern)
         return compile_patterns((pattern,))
-    compiled = compile_patterns((pattern,))
-    if len(_one_cache) >= _CACHE_MAX:
-        _one_cache.clear()
-    _one_cache[pattern] = compiled
-    return compiled
+    if orig is pattern or (
+        type(orig) is type(pattern) and (not nesting or _same_tuples(orig, pattern, nesting))
+    ):
+        hit: tuple[Matcher, ...] = compiled
+        return hit
+    other: tuple[Matcher, ...] = _other_types(_one_cache, pattern, _compile_one)
+    return other
+
+
+def _compile_one(pattern: Any) -> tuple[Matcher, ...]:
+    return compile_patterns((pattern,))
 
 
 def match(pattern: Any, value: Any) -> tuple[Any, ...] | None:
