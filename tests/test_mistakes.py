@@ -9,10 +9,24 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from anyotp import Actor, CallTimeout, GenServer, NoReply, StateMachine, Task, call, send_nowait
+import anyotp
+from anyotp import (
+    Actor,
+    CallTimeout,
+    ChildSpec,
+    GenServer,
+    NoReply,
+    StateMachine,
+    Supervisor,
+    Task,
+    call,
+    is_alive,
+    send_nowait,
+)
 from anyotp._core import check_timeout
 from anyotp.sync import GenServer as SyncGenServer
 from anyotp.sync import GenServerError
+from anyotp.testing import wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -141,6 +155,50 @@ class TestTimeouts:
                 await call(pid, "short", timeout=0.05)
             assert outcome == []  # the huge one still waits
             tg.cancel_scope.cancel()
+
+    async def test_other_timeouts_too_large_for_a_float_mean_forever_too(self) -> None:
+        # The module-level receive (which now checks its timeout like the others), a
+        # GenServer's idle timeout, a child's shutdown timeout and Task.await_many:
+        # 10**400 seconds waits forever instead of raising OverflowError somewhere.
+        huge = 10**400
+        terminated: list[Any] = []
+
+        class Waiter(Actor):
+            async def run(self, state: Any) -> Any:
+                # start() returned once init did: this receive finds the mailbox empty
+                terminated.append(await anyotp.receive("go", timeout=huge))
+                task = await Task.async_(lambda: "done")
+                terminated.extend(await Task.await_many([task], timeout=huge))
+                with pytest.raises(ValueError, match=r"Task.await_many\(\): timeout must be >= 0"):
+                    await Task.await_many([task], timeout=-1)
+                with pytest.raises(TypeError, match=r"receive\(\): timeout must be a number"):
+                    await anyotp.receive("go", timeout="1")  # type: ignore[arg-type]
+                self.stop()
+
+        class Idle(GenServer):
+            async def init(self) -> Any:
+                return NoReply("idle", huge)  # an idle timeout that never comes
+
+            async def handle_call(self, request: Any, from_: Any, state: Any) -> Any:
+                return state, state
+
+            async def terminate(self, reason: Any, state: Any) -> None:
+                terminated.append(reason)
+
+        class Sup(Supervisor):
+            def child_specs(self) -> list[ChildSpec]:
+                return [ChildSpec(id="idle", actor_class=Idle, shutdown=huge)]
+
+        async with anyio.create_task_group() as tg:
+            pid = await Waiter.start(task_group=tg)
+            send_nowait(pid, "go")
+            sup = await Sup.start(task_group=tg)
+            (child,) = [c.pid for c in await Supervisor.which_children(sup)]
+            assert await call(child, "state", timeout=5) == "idle"
+            with anyio.fail_after(5):
+                assert await Actor.stop(sup, "shutdown", timeout=5) == "shutdown"
+                await wait_until(lambda: not is_alive(pid), what="the waiter to finish")
+        assert terminated == ["go", "done", "shutdown"]
 
     async def test_a_bad_receive_timeout_is_refused(self) -> None:
         got: list[BaseException] = []

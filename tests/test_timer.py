@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import threading
 from typing import Any
 
 import anyio
@@ -94,6 +96,52 @@ class TestSendAfter:
 
         got, _ = await collect(setup, 1)
         assert got == ["ok"]
+
+    @pytest.mark.parametrize("never", [math.inf, 10**400], ids=["inf", "huge-int"])
+    async def test_a_delay_of_forever_never_fires_and_spoils_no_other_timer(
+        self, never: float
+    ) -> None:
+        def setup(me: Actor) -> Any:
+            forever = send_after(me.pid, "never", never)
+            send_after(me.pid, "soon", 0.01)
+            return read_timer(forever)
+
+        got, left = await collect(setup, 1)
+        assert got == ["soon"]
+        assert left == math.inf
+
+
+class TestThreadTimers:
+    @pytest.mark.parametrize("never", [math.inf, 1e10, 10**400], ids=["inf", "1e10", "huge-int"])
+    def test_a_timer_of_forever_leaves_the_timer_thread_firing_the_others(
+        self, never: float
+    ) -> None:
+        # The timers of thread processes share one thread: a deadline past what the
+        # platform's clock holds must not end it (every later timer would be lost).
+        from anyotp.sync import GenServer as SyncGenServer
+
+        class Alarms(SyncGenServer[list[Any]]):
+            def init(self) -> list[Any]:
+                self.ring = threading.Event()
+                return []
+
+            def handle_call(self, message: dict[str, Any], state: list[Any]) -> Any:
+                if "after" in message:
+                    msg, seconds = message["after"]
+                    send_after(self.pid, msg, seconds)
+                return list(state), state
+
+            def handle_info(self, message: Any, state: list[Any]) -> list[Any]:
+                state.append(message)
+                self.ring.set()
+                return state
+
+        with Alarms() as alarms:
+            alarms.call({"after": ("never", never)}, timeout=5.0)
+            alarms.call({"after": ("ring", 0.01)}, timeout=5.0)
+            assert alarms.ring.wait(5.0)
+            assert alarms.call({}, timeout=5.0) == ["ring"]
+            assert any(t.name == "anyotp timers" and t.is_alive() for t in threading.enumerate())
 
 
 class TestSendInterval:

@@ -73,6 +73,7 @@ from ._core import (
     ProcessExit,
     decode,
     maybe_await,
+    seconds,
 )
 from ._core import call as _call
 from ._core import cast as _cast
@@ -605,7 +606,7 @@ class GenServer(Actor, Generic[State]):
                 res = nxt
                 continue
             if isinstance(action, int | float) and not isinstance(action, bool) and action >= 0:
-                return state, float(action)
+                return state, seconds(action)  # an int too large for a float: inf
             raise TypeError(
                 f"{type(self).__name__}: the action {action!r} in {res!r} is not a "
                 "Continue(arg) or an idle timeout in seconds"

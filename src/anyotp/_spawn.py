@@ -48,6 +48,7 @@ from ._core import (
     Proc,
     Ref,
     Waiter,
+    check_timeout,
     child_tasks,
     compile_patterns,
     current_process,
@@ -252,6 +253,8 @@ async def receive(*patterns: Any, timeout: float | None = None) -> Any:
         InvalidPattern: a pattern contains a dict or set literal.
     """
     proc = require_current("receive()")
+    if timeout is not None:
+        timeout = check_timeout(timeout, "receive()")
     key = _returning_message(compile_patterns(patterns)) if patterns else _ANY_MESSAGE
     _, (msg,) = await proc.mbox.receive(key, timeout)
     proc.reductions = r = proc.reductions + 1

@@ -713,6 +713,7 @@ async def _many(
     tasks: Sequence[TaskHandle], timeout: float | None, what: str, *, stop_on_exit: bool
 ) -> list[Outcome | None]:
     """Receive the outcomes of ``tasks`` as they come, within one deadline."""
+    timeout = check_timeout(timeout, f"Task.{what}()")
     tasks = list(tasks)
     if not tasks:
         return []

@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import math
 import threading
 import time
-from typing import Any
+from typing import Any, Final
 
 import anyio
 
@@ -27,6 +26,7 @@ from ._core import (
     child_tasks,
     on_exit,
     require_current,
+    seconds,
     send_nowait,
 )
 from ._exceptions import NoProcess
@@ -85,6 +85,10 @@ async def _timer_loop(ref: TimerRef, dest: Target, message: Any) -> None:
         ref._deadline += ref._interval
 
 
+#: the longest the timer thread sleeps at once, in seconds
+_MAX_WAIT: Final = 3600.0
+
+
 class _TimerThread:
     """Timers of thread processes: one daemon thread, a heap, a condition variable.
 
@@ -118,7 +122,10 @@ class _TimerThread:
                     continue
                 wait = heap[0][0] - time.monotonic()
                 if wait > 0:
-                    cond.wait(wait)
+                    # at most _MAX_WAIT at a time: a timer of math.inf seconds must not
+                    # raise here (past what the platform's clock holds) and end the
+                    # thread that fires every thread process's timers
+                    cond.wait(wait if wait < _MAX_WAIT else _MAX_WAIT)
                     continue
                 _, _, ref, dest, message = heapq.heappop(heap)
                 _deliver(dest, message)  # never blocks
@@ -148,11 +155,17 @@ class _CancelTimers:
 def _start(owner: Proc, dest: Target, message: Any, first: float, every: float | None) -> TimerRef:
     for value, what in ((first, "seconds"), (every, "interval")):
         if value is not None and (
-            not isinstance(value, int | float) or math.isnan(value) or value < 0
+            not isinstance(value, int | float)
+            or isinstance(value, bool)
+            or value != value  # NaN
+            or value < 0
         ):
             raise ValueError(f"timer {what} must be a number of seconds >= 0, got {value!r}")
     if every is not None and every <= 0:
         raise ValueError(f"send_interval() needs an interval > 0 seconds, got {every!r}")
+    first = seconds(first)  # an int too large for a float: math.inf, never fires
+    if every is not None:
+        every = seconds(every)
     if owner.loop.kind == "thread":
         ref = TimerRef(time.monotonic() + first, every, thread=True)
         hook = owner.monitors.get(_CancelTimers)

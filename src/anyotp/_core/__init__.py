@@ -21,6 +21,7 @@ from ._backend import Loop as Loop
 from ._backend import Waiter as Waiter
 from ._backend import current_loop as current_loop
 from ._backend import new_thread_loop as new_thread_loop
+from ._backend import seconds as seconds
 from ._backend import thread_waiter as thread_waiter
 from ._backend import wake_waiter as wake_waiter
 from ._gen import CALL as CALL

@@ -32,6 +32,7 @@ __all__ = [
     "Waiter",
     "current_loop",
     "new_thread_loop",
+    "seconds",
     "thread_waiter",
     "wake_waiter",
 ]
@@ -123,6 +124,16 @@ _TICK: Final = 0.005
 #: A deadline (loop clock, seconds) past this one never comes: a wait that long
 #: (``timeout=math.inf``) is not put on the wheel.
 _NEVER: Final = 1e12
+
+
+def seconds(timeout: float) -> float:
+    """A valid timeout (an int or float >= 0) as a float: an int too large for one is
+    ``math.inf`` (wait forever), not an ``OverflowError`` in the deadline arithmetic."""
+    try:
+        return float(timeout)
+    except OverflowError:
+        return math.inf
+
 
 #: Timed waits at least this long are armed lazily (see :class:`_AioTimeouts`).
 LAZY_TIMEOUT: Final = 0.05

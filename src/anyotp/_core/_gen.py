@@ -10,7 +10,6 @@ with :func:`decode` (calls, casts, system requests, the parent's EXIT, info).
 
 from __future__ import annotations
 
-import math
 import threading
 from asyncio import Future
 from asyncio import _get_running_loop as _running_loop
@@ -26,6 +25,7 @@ from ._backend import (
     Loop,
     Waiter,
     current_loop,
+    seconds,
     thread_waiter,
 )
 from ._ids import LOCAL, PID, Ref
@@ -246,9 +246,6 @@ def reply(from_: From, value: Any) -> None:
 # ------------------------------------------------------------------------ call
 
 
-_INF: Final = math.inf
-
-
 def check_timeout(timeout: Any, what: str) -> float | None:
     """``timeout`` as float seconds if it is a number >= 0 (an int too large for a
     float, ``math.inf``: wait forever), or None.
@@ -269,15 +266,6 @@ def check_timeout(timeout: Any, what: str) -> float | None:
             f"{what}: timeout must be >= 0 seconds (or None to wait forever), got {timeout!r}"
         )
     return seconds(timeout)
-
-
-def seconds(timeout: float) -> float:
-    """A valid timeout (an int or float >= 0) as a float: an int too large for one is
-    ``math.inf`` (wait forever), not an ``OverflowError`` in the deadline arithmetic."""
-    try:
-        return float(timeout)
-    except OverflowError:
-        return _INF
 
 
 def _calling_self(target: Any, request: Any, timeout: float | None) -> CallError:

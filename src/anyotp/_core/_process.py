@@ -43,7 +43,7 @@ import anyio
 
 from .. import _telemetry
 from .._exceptions import CallExit, NotInProcess, StartError
-from ._backend import TIMEOUT, Loop, Waiter, current_loop, thread_waiter
+from ._backend import TIMEOUT, Loop, Waiter, current_loop, seconds, thread_waiter
 from ._ids import PID, Ref, table
 from ._mailbox import Mailbox
 from ._names import register_or_holder, release_name
@@ -548,7 +548,7 @@ async def stop(proc: Proc, reason: Any = "shutdown", timeout: Shutdown = 5.0) ->
             proc.signal_exit(sender, "kill")
             return await watch.waiter.wait(None)
         proc.force_exit(reason)
-        wait = None if timeout is None else float(timeout)
+        wait = None if timeout is None else seconds(timeout)
         got = await watch.waiter.wait(wait)
         if got is TIMEOUT:
             log.warning("%r did not stop within %s s of %s; killing it", proc, timeout, reason)
