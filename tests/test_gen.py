@@ -242,6 +242,23 @@ def _proc(pid: Any) -> Any:
 
 
 class TestTimedCalls:
+    async def test_a_sweep_fails_a_wait_that_is_not_seconds_and_arms_the_others(
+        self,
+    ) -> None:
+        # asyncio's lazy sweep runs in a loop callback: a bad entry (a caller's bug)
+        # fails its own wait and must not stop the sweep from arming the rest
+        loop = current_loop()
+        assert loop is not None
+        wheel = loop.wheel
+        if wheel is None:
+            pytest.skip("trio arms each wait at once, in its caller")
+        bad, good = asyncio.get_running_loop().create_future(), loop.new_waiter()
+        wheel.defer(bad, "soon")  # type: ignore[arg-type]
+        with anyio.fail_after(5):
+            assert await good.wait(0.06) is TIMEOUT
+        with pytest.raises(TypeError, match=r"a timed wait of 'soon': not a number of seconds"):
+            bad.result()
+
     async def test_a_wait_too_long_for_a_float_never_ends_and_spoils_no_other(self) -> None:
         # The timeout wheels take any deadline: one past what a float holds (an int
         # of 10**400 seconds) never fires, and does not stop the wait beside it from

@@ -200,6 +200,18 @@ class TestTimeouts:
                 await wait_until(lambda: not is_alive(pid), what="the waiter to finish")
         assert terminated == ["go", "done", "shutdown"]
 
+    async def test_a_bad_exit_watch_timeout_is_refused_naming_it(self) -> None:
+        from decimal import Decimal
+
+        from anyotp.testing import watch_exit
+
+        async with anyio.create_task_group() as tg:
+            pid = await Task.start(anyio.sleep_forever, task_group=tg)
+            watch = watch_exit(pid)
+            with pytest.raises(TypeError, match=r"ExitWatch.reason\(\): timeout must be a number"):
+                await watch.reason(Decimal("10"))  # type: ignore[arg-type]
+            tg.cancel_scope.cancel()
+
     async def test_a_bad_receive_timeout_is_refused(self) -> None:
         got: list[BaseException] = []
         done = anyio.Event()

@@ -220,10 +220,19 @@ def test_the_observer_shows_the_live_system_and_restarts_a_killed_worker(
         expect(raised.locator("pre")).to_contain_text("Traceback (most recent call last)")
         shot(page, demo, "crashes")
 
-        # ---- back to the system page: the restarts and crashes are counted
+        # ---- back to the system page: the restarts and crashes are counted.  The
+        # observer counts the crashes of every process of this OS process, and one
+        # left by an earlier test (a thread process abandoned to its handler) may end
+        # meanwhile: the demo's own are counted exactly from the crash log.
+        crashes = page.request.get(demo.url + "api/crashes").json()
+        seen = [(c["class"], c["reason"], c["supervisor"]) for c in crashes]
+        ours = [c for c in crashes if c["supervisor_key"] == key(demo.app)]
+        assert len(ours) == 2, seen
         page.click("nav a[data-view=system]")
         expect(page.locator("#sys-restarts")).to_have_text("2")
-        expect(page.locator("#sys-crashes")).to_have_text("2")
+        expect(page.locator("#sys-crashes")).to_have_text(re.compile(r"^([2-9]|\d\d+)$"))
+        if len(crashes) != 2:
+            print("crashes beside the demo's:", seen)  # shown with -rP
         if os.environ.get("ANYOTP_SCREENSHOTS") == "1":  # a few points on the charts
             ticks = re.compile(r"^([89]|\d\d+)$")  # no wait_for_function: the CSP forbids eval
             expect(page.locator("body")).to_have_attribute("data-ticks", ticks)

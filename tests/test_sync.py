@@ -865,9 +865,18 @@ class TestModuleCallAndCast:
         self, counter: Counter
     ) -> None:
         request = {"action": "get"}
-        with pytest.raises(TypeError, match=r"call\(<PID .*\): timeout must be a number.*bool"):
+        with pytest.raises(
+            TypeError, match=r"call\(\{'action': 'get'\}\): timeout must be a number.*bool"
+        ):
             anyotp.sync.call(counter.pid, request, timeout=True)
-        assert anyotp.sync.call(counter.pid, request, timeout=int(WAIT)) == 0
+        with pytest.raises(TypeError, match=r"timeout must be a number.*got str '1'"):
+            anyotp.sync.call(counter.pid, request, timeout="1")  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match=r"timeout must be >= 0.*nan"):
+            anyotp.sync.call(counter.pid, request, timeout=float("nan"))
+        with pytest.raises(TypeError, match=r"Counter.stop\(\): timeout must be a number"):
+            counter.stop(timeout="soon")  # type: ignore[arg-type]
+        assert anyotp.sync.call(counter.pid, request, timeout=int(WAIT)) == 0  # still running
+        assert anyotp.sync.call(counter.pid, request, timeout=10**400) == 0  # forever
 
     def test_target_of_the_wrong_type_raises_type_error(self) -> None:
         with pytest.raises(TypeError, match="expected a PID, a registered name"):

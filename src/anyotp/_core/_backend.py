@@ -229,10 +229,19 @@ class _AioTimeouts:
         now = self._time()
         moved = self.moved
         for fut, timeout in fresh.items():
-            # (a timeout past _NEVER never fires: not added, so that an int too large
-            # for a float cannot raise here and lose the rest of the sweep)
-            if not fut.done() and timeout < _NEVER:
-                moved[fut] = self._add_at(fut, now + timeout)
+            if fut.done():
+                continue
+            # Nothing may raise here: an exception would lose the rest of the sweep,
+            # and those waits would never time out.  A timeout past _NEVER (an int too
+            # large for a float) never fires; one that is not seconds at all (a
+            # caller's bug) fails its own wait.
+            try:
+                if timeout < _NEVER:
+                    moved[fut] = self._add_at(fut, now + float(timeout))
+            except (TypeError, ValueError, OverflowError) as e:
+                fut.set_exception(
+                    TypeError(f"a timed wait of {timeout!r}: not a number of seconds ({e})")
+                )
 
     def _fire(self, tick: int) -> None:
         bucket = self._buckets.pop(tick, None)

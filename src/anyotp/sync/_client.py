@@ -20,6 +20,7 @@ from .._core import (
     Target,
     call_blocking,
     cast_nowait,
+    check_timeout,
     noproc_message,
     route,
 )
@@ -94,10 +95,18 @@ def label(target: Any, name: str | None = None) -> str:
     return own if type(target) is PID else f"{target!r} ({own})"
 
 
-def clamp(timeout: float | None) -> float | None:
-    """A timeout ``Lock.acquire`` accepts: negatives become 0, huge values the maximum."""
+def clamp(timeout: float | None, what: str = "call()") -> float | None:
+    """A timeout ``Lock.acquire`` accepts: negatives become 0 (as ``Thread.join`` takes
+    them), huge values the maximum.
+
+    Raises:
+        TypeError: ``timeout`` is not a number (a str, a bool).
+        ValueError: it is NaN.
+    """
     if timeout is None:
         return None
+    if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout != timeout:
+        check_timeout(timeout, what)  # raises, naming ``what``
     if timeout <= 0:
         return 0.0
     return timeout if timeout < _TIMEOUT_MAX else _TIMEOUT_MAX
@@ -113,7 +122,7 @@ def blocking_call(target: Target, request: Any, timeout: float | None, name: str
     )
     facts: dict[str, Any] = {"server": target, "request": request, "timeout": timeout}
     try:
-        return call_blocking(target, CALL_TAG, request, clamp(timeout))
+        return call_blocking(target, CALL_TAG, request, clamp(timeout, f"call({short(request)})"))
     except CallTimeout:
         raise GenServerTimeoutError(
             f"call({short(request)}, timeout={timeout}) to {label(target, name)} timed out: "

@@ -21,7 +21,16 @@ from typing import Any
 
 import anyio
 
-from .._core import PID, TIMEOUT, DeathWatch, Proc, current_loop, on_exit, route
+from .._core import (
+    PID,
+    TIMEOUT,
+    DeathWatch,
+    Proc,
+    check_timeout,
+    current_loop,
+    on_exit,
+    route,
+)
 from .._exceptions import NoProcess, NotInProcess
 
 __all__ = ["ExitWatch", "wait_until", "watch_exit"]
@@ -58,7 +67,7 @@ class ExitWatch:
             TimeoutError: the process is still alive after ``timeout`` seconds.
         """
         if self._reason is TIMEOUT:
-            got = await self._waiter.wait(timeout)
+            got = await self._waiter.wait(check_timeout(timeout, "ExitWatch.reason()"))
             if got is TIMEOUT:
                 raise TimeoutError(f"{self.pid!r} did not exit within {timeout} s")
             self._reason = got
