@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from typing import Any
 
 import anyio
@@ -20,6 +21,7 @@ from anyotp import (
     send_interval,
 )
 from anyotp._core import route
+from anyotp._timer import _thread_timers
 
 pytestmark = pytest.mark.anyio
 
@@ -110,8 +112,58 @@ class TestSendAfter:
         assert got == ["soon"]
         assert left == math.inf
 
+    async def test_a_destination_of_the_wrong_type_is_refused_at_the_call(self) -> None:
+        def setup(me: Actor) -> Any:
+            with pytest.raises(TypeError, match=r"send_after\(\): expected a PID.*got int"):
+                send_after(12345, "x", 0)  # type: ignore[arg-type]
+            with pytest.raises(TypeError, match=r"send_interval\(\): expected a PID"):
+                send_interval(12345, "x", 1)  # type: ignore[arg-type]
+            send_after("nobody-yet", "x", 0)  # a name: looked up when it fires
+            return send_after(me.pid, "ok", 0)
+
+        got, _ = await collect(setup, 1)
+        assert got == ["ok"]
+
 
 class TestThreadTimers:
+    def test_an_interval_shorter_than_a_delivery_leaves_the_timer_thread_to_others(
+        self,
+    ) -> None:
+        # The thread cannot keep up with a 1 µs interval: between the ticks it is
+        # behind on it lets go of its lock, so new timers and cancels still get in.
+        from anyotp.sync import GenServer as SyncGenServer
+
+        class Busy(SyncGenServer[int]):
+            def init(self) -> int:
+                self.ring = threading.Event()
+                return 0
+
+            def handle_call(self, message: dict[str, Any], state: int) -> Any:
+                if message.get("tick"):
+                    self.ref = send_interval(self.pid, "tick", message["tick"])
+                elif message.get("after"):
+                    send_after(self.pid, "ring", message["after"])
+                elif message.get("cancel"):
+                    return cancel_timer(self.ref) is not None, state
+                return state, state
+
+            def handle_info(self, message: Any, state: int) -> int:
+                if message == "ring":
+                    self.ring.set()
+                return state + 1
+
+        with Busy() as busy:
+            busy.call({"tick": 1e-6}, timeout=5.0)
+            deadline = time.monotonic() + 5.0
+            while busy.call({}, timeout=5.0) < 3000:  # ticks flow: the thread is behind
+                assert time.monotonic() < deadline, "no ticks"
+            lock = _thread_timers.cond  # what send_after and cancel_timer take
+            assert lock.acquire(timeout=2.0), "the timer thread holds its lock"
+            lock.release()
+            busy.call({"after": 0.01}, timeout=5.0)
+            assert busy.ring.wait(5.0)
+            assert busy.call({"cancel": True}, timeout=5.0) is True
+
     @pytest.mark.parametrize("never", [math.inf, 1e10, 10**400], ids=["inf", "1e10", "huge-int"])
     def test_a_timer_of_forever_leaves_the_timer_thread_firing_the_others(
         self, never: float

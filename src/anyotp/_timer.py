@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import logging
 import threading
 import time
 from typing import Any, Final
@@ -24,12 +25,15 @@ from ._core import (
     Proc,
     Target,
     child_tasks,
+    lookup,
     on_exit,
     require_current,
     seconds,
     send_nowait,
 )
 from ._exceptions import NoProcess
+
+log = logging.getLogger("anyotp.timer")
 
 __all__ = ["TimerRef", "cancel_timer", "read_timer", "send_after", "send_interval"]
 
@@ -74,6 +78,15 @@ def _deliver(dest: Target, message: Any) -> None:
         pass
 
 
+def _deliver_from_thread(dest: Target, message: Any) -> None:
+    """:func:`_deliver` on the timer thread, which nothing may end: it fires the
+    timers of every thread process."""
+    try:
+        _deliver(dest, message)
+    except Exception as e:  # a registry that raised: this message is lost, no other
+        log.error("timer to %r: delivering %r raised %r", dest, message, e, exc_info=e)
+
+
 async def _timer_loop(ref: TimerRef, dest: Target, message: Any) -> None:
     while True:
         await anyio.sleep_until(ref._deadline)
@@ -87,6 +100,8 @@ async def _timer_loop(ref: TimerRef, dest: Target, message: Any) -> None:
 
 #: the longest the timer thread sleeps at once, in seconds
 _MAX_WAIT: Final = 3600.0
+#: how long the timer thread lets go of its lock between ticks it is behind on
+_CATCH_UP_GAP: Final = 0.0001
 
 
 class _TimerThread:
@@ -128,12 +143,23 @@ class _TimerThread:
                     cond.wait(wait if wait < _MAX_WAIT else _MAX_WAIT)
                     continue
                 _, _, ref, dest, message = heapq.heappop(heap)
-                _deliver(dest, message)  # never blocks
+                _deliver_from_thread(dest, message)  # never blocks
                 if ref._interval is None:
                     ref._done = True
                 else:
                     ref._deadline += ref._interval
+                    now = time.monotonic()
+                    behind = ref._deadline <= now
+                    if behind:
+                        # an interval shorter than a delivery: its next tick comes
+                        # after the timers due meanwhile, or they would starve
+                        ref._deadline = now
                     heapq.heappush(heap, (ref._deadline, next(self.seq), ref, dest, message))
+                    if behind:
+                        # and the lock is let go a moment between such ticks, or
+                        # cancel_timer and every new timer of the thread processes
+                        # would wait for it forever
+                        cond.wait(_CATCH_UP_GAP)
 
 
 _thread_timers = _TimerThread()
@@ -163,6 +189,10 @@ def _start(owner: Proc, dest: Target, message: Any, first: float, every: float |
             raise ValueError(f"timer {what} must be a number of seconds >= 0, got {value!r}")
     if every is not None and every <= 0:
         raise ValueError(f"send_interval() needs an interval > 0 seconds, got {every!r}")
+    try:  # a destination of the wrong type fails here, not when the timer fires
+        lookup(dest, "send_after()" if every is None else "send_interval()")
+    except NoProcess:  # a name not registered (yet): looked up again when it fires
+        pass
     first = seconds(first)  # an int too large for a float: math.inf, never fires
     if every is not None:
         every = seconds(every)

@@ -122,7 +122,11 @@ def blocking_call(target: Target, request: Any, timeout: float | None, name: str
     )
     facts: dict[str, Any] = {"server": target, "request": request, "timeout": timeout}
     try:
-        return call_blocking(target, CALL_TAG, request, clamp(timeout, f"call({short(request)})"))
+        if timeout is not None and (
+            (type(timeout) is not float and type(timeout) is not int) or timeout != timeout
+        ):
+            clamp(timeout, f"call({short(request)})")  # raises: the message only then
+        return call_blocking(target, CALL_TAG, request, clamp(timeout))
     except CallTimeout:
         raise GenServerTimeoutError(
             f"call({short(request)}, timeout={timeout}) to {label(target, name)} timed out: "
