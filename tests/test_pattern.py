@@ -502,3 +502,20 @@ class TestEqualPatternsOfOtherTupleTypes:
             pid = await Receiver.start(task_group=tg)
             await wait_until(lambda: not anyotp.is_alive(pid), what="the receiver to finish")
         assert got == ["point", "plain", "point again", "plain again"]
+
+    def test_nested_and_three_way_equal_patterns_keep_their_own_matchers(self) -> None:
+        class Q(NamedTuple):
+            x: int
+            y: int
+
+        # three equal patterns of three tuple types
+        compile_one((1, ANY))
+        compile_one(Point(1, ANY))
+        assert compile_one(Q(1, ANY))[0](Point(1, 2)) is None
+        assert compile_one(Q(1, ANY))[0](Q(1, 2)) == (2,)
+        # a namedtuple nested in a single pattern, and in one of several
+        compile_one(("at", (1, ANY)))
+        assert compile_one(("at", Point(1, ANY)))[0](("at", (1, 2))) is None
+        compile_patterns((("x", (1, ANY)), "y"))
+        assert compile_patterns((("x", Point(1, ANY)), "y"))[0](("x", (1, 2))) is None
+        assert compile_patterns((("x", (1, ANY)), "y"))[0](("x", Point(1, 2))) == (2,)
