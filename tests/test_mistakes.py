@@ -212,6 +212,39 @@ class TestTimeouts:
                 await watch.reason(Decimal("10"))  # type: ignore[arg-type]
             tg.cancel_scope.cancel()
 
+    async def test_bad_stop_and_shutdown_timeouts_are_refused_before_anything_is_done(
+        self,
+    ) -> None:
+        from anyotp.testing import wait_until as poll
+
+        refused: list[str] = []
+
+        class Parent(Actor):
+            async def run(self, state: Any) -> Any:
+                with pytest.raises(TypeError, match=r"starting Echo: shutdown must be seconds"):
+                    await self.spawn_child_actor(Echo, shutdown="soon")  # type: ignore[arg-type]
+                handle = await self.spawn_child_actor(Echo)
+                for bad, error in [("5", TypeError), (float("nan"), ValueError), (-1, ValueError)]:
+                    with pytest.raises(error, match=r"shutdown must be seconds >= 0"):
+                        await handle.stop(timeout=bad)  # type: ignore[arg-type]
+                    refused.append(repr(bad))
+                assert is_alive(handle.pid)  # none of them stopped it
+                assert await handle.stop(timeout=10**400) == "shutdown"  # forever
+                self.stop()
+
+        async with anyio.create_task_group() as tg:
+            pid = await Echo.start(task_group=tg)
+            for bad, error in [("1", TypeError), (True, TypeError), (-1, ValueError)]:
+                with pytest.raises(error, match=r"timeout must be"):
+                    await GenServer.stop(pid, timeout=bad)  # type: ignore[arg-type]
+            assert is_alive(pid)  # refused before the server was asked to stop
+            assert await GenServer.stop(pid, "shutdown", timeout=10**400) == "shutdown"
+            parent = await Parent.start(task_group=tg)
+            await poll(lambda: not is_alive(parent), what="the parent to finish")
+            with pytest.raises(TypeError, match=r"wait_until\(\): timeout must be a number"):
+                await poll(lambda: True, timeout="1")  # type: ignore[arg-type]
+        assert refused == ["'5'", "nan", "-1"]
+
     async def test_a_bad_receive_timeout_is_refused(self) -> None:
         got: list[BaseException] = []
         done = anyio.Event()

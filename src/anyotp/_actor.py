@@ -625,6 +625,7 @@ def stop_server(
 async def _stop_and_wait(server: Target, reason: Any, timeout: float | None) -> Any:
     request = ("stop", reason)
     what = f"stop({server!r}, {reason!r}, timeout={timeout})"
+    timeout = check_timeout(timeout, what)  # before anything is sent
 
     def noproc() -> CallNoProc:
         return CallNoProc(noproc_message(what, server), server, request, timeout, "noproc")

@@ -82,6 +82,7 @@ from ._process import ProcessExit as ProcessExit
 from ._process import Shutdown as Shutdown
 from ._process import Status as Status
 from ._process import cancel_exit_hook as cancel_exit_hook
+from ._process import check_shutdown as check_shutdown
 from ._process import child_tasks as child_tasks
 from ._process import crash_report as crash_report
 from ._process import current_process as current_process

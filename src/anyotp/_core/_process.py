@@ -81,6 +81,7 @@ __all__ = [
     "Shutdown",
     "Status",
     "cancel_exit_hook",
+    "check_shutdown",
     "crash_report",
     "current_process",
     "is_awaitable",
@@ -113,6 +114,30 @@ _REDUCTION_MASK: Final = REDUCTIONS - 1
 #: exit with ``"shutdown"`` before killing it, ``"brutal_kill"`` to kill at once, or
 #: ``None`` to wait forever (the default for supervisors, as in OTP).
 Shutdown = float | Literal["brutal_kill"] | None
+
+
+def check_shutdown(shutdown: Any, what: str) -> Shutdown:
+    """A valid shutdown: None, ``"brutal_kill"`` or seconds >= 0 (as a float; an int
+    too large for one waits forever).
+
+    Raises:
+        TypeError: ``shutdown`` is neither (a str, a bool...).
+        ValueError: it is a negative number or NaN.
+    """
+    if shutdown is None:
+        return None
+    if type(shutdown) is str and shutdown == "brutal_kill":
+        return "brutal_kill"
+    if not isinstance(shutdown, int | float) or isinstance(shutdown, bool):
+        raise TypeError(
+            f"{what}: shutdown must be seconds >= 0, 'brutal_kill' or None (wait "
+            f"forever), got {type(shutdown).__name__} {shutdown!r}"
+        )
+    if not shutdown >= 0:  # also NaN
+        raise ValueError(
+            f"{what}: shutdown must be seconds >= 0, 'brutal_kill' or None, got {shutdown!r}"
+        )
+    return seconds(shutdown)
 
 
 class Status(enum.IntEnum):
@@ -530,6 +555,7 @@ async def stop(proc: Proc, reason: Any = "shutdown", timeout: Shutdown = 5.0) ->
     (``"brutal_kill"`` kills at once; None waits forever).  Links between the calling
     process and ``proc`` are removed first, so the caller is not hit by the exit.
     """
+    timeout = check_shutdown(timeout, f"stopping {proc!r}")  # before anything is done
     if proc.status is DEAD:
         return proc.exit_reason
     loop = current_loop()
@@ -548,7 +574,7 @@ async def stop(proc: Proc, reason: Any = "shutdown", timeout: Shutdown = 5.0) ->
             proc.signal_exit(sender, "kill")
             return await watch.waiter.wait(None)
         proc.force_exit(reason)
-        wait = None if timeout is None else seconds(timeout)
+        wait = timeout
         got = await watch.waiter.wait(wait)
         if got is TIMEOUT:
             log.warning("%r did not stop within %s s of %s; killing it", proc, timeout, reason)
@@ -630,6 +656,8 @@ async def spawn(
         NotInProcess: no event loop, or ``link`` outside a process.
         StartError: ``init`` raised (chained) or exited, or ``name`` is taken.
     """
+    if owner is not None and shutdown != 5.0:  # checked now, not when the owner exits
+        shutdown = check_shutdown(shutdown, f"starting {type(body).__name__}")
     here = owner.loop if owner is not None and owner.loop.kind != "thread" else current_loop()
     if here is None:
         raise NotInProcess("starting a process needs a running event loop (anyio.run(...))")

@@ -102,8 +102,9 @@ async def wait_until(
     Raises:
         TimeoutError: still falsy after ``timeout`` seconds.
     """
+    limit = check_timeout(timeout, "wait_until()")
     try:
-        with anyio.fail_after(timeout):
+        with anyio.fail_after(limit):
             while True:
                 value = predicate()
                 if inspect.isawaitable(value):
