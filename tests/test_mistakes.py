@@ -10,6 +10,7 @@ import anyio.lowlevel
 import pytest
 
 import anyotp
+from _helpers import in_process
 from anyotp import (
     Actor,
     CallTimeout,
@@ -20,6 +21,7 @@ from anyotp import (
     Supervisor,
     Task,
     call,
+    exit_process,
     is_alive,
     send_nowait,
 )
@@ -244,6 +246,28 @@ class TestTimeouts:
             with pytest.raises(TypeError, match=r"wait_until\(\): timeout must be a number"):
                 await poll(lambda: True, timeout="1")  # type: ignore[arg-type]
         assert refused == ["'5'", "nan", "-1"]
+
+    async def test_an_exit_watch_that_timed_out_can_wait_again(self) -> None:
+        from anyotp.testing import watch_exit
+
+        async with anyio.create_task_group() as tg:
+            pid = await Echo.start(task_group=tg)
+            watch = watch_exit(pid)
+            with pytest.raises(TimeoutError, match=r"did not exit within 0.01 s"):
+                await watch.reason(0.01)
+            exit_process(pid, "bye")
+            with anyio.fail_after(5):
+                assert await watch.reason(5) == "bye"
+            tg.cancel_scope.cancel()
+
+    async def test_a_stream_timeout_is_checked_and_a_huge_one_is_forever(self) -> None:
+        async def body() -> list[Any]:
+            with pytest.raises(ValueError, match=r"Task.async_stream\(timeout=True\)"):
+                Task.async_stream([1], abs, timeout=True)  # type: ignore[arg-type]
+            async with Task.async_stream([-1, -2], abs, timeout=10**400) as stream:
+                return [value async for value in stream]
+
+        assert await in_process(body) == [("ok", 1), ("ok", 2)]
 
     async def test_a_bad_receive_timeout_is_refused(self) -> None:
         got: list[BaseException] = []

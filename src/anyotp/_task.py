@@ -80,6 +80,7 @@ from ._core import (
     demonitor,
     maybe_await,
     on_exit,
+    seconds,
     send_nowait,
     spawn,
     stop,
@@ -848,7 +849,9 @@ class TaskStream:
                 f"Task.async_stream(max_concurrency={max_concurrency!r}): it must be an "
                 "int >= 1 (the most tasks running at once)"
             )
-        if timeout is not None and not (isinstance(timeout, int | float) and timeout >= 0):
+        if timeout is not None and not (
+            isinstance(timeout, int | float) and not isinstance(timeout, bool) and timeout >= 0
+        ):
             raise ValueError(
                 f"Task.async_stream(timeout={timeout!r}): give seconds >= 0, or None for no limit"
             )
@@ -873,7 +876,7 @@ class TaskStream:
         self._fn = fn
         self._max = max_concurrency
         self._ordered = ordered
-        self._timeout = None if timeout is None else float(timeout)
+        self._timeout = None if timeout is None else seconds(timeout)  # huge: inf
         self._on_timeout = on_timeout
         self._sup = supervisor
         self._shutdown: Shutdown = shutdown

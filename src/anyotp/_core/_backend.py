@@ -238,7 +238,7 @@ class _AioTimeouts:
             try:
                 if timeout < _NEVER:
                     moved[fut] = self._add_at(fut, now + float(timeout))
-            except (TypeError, ValueError, OverflowError) as e:
+            except Exception as e:  # its comparison or float() raised
                 fut.set_exception(
                     TypeError(f"a timed wait of {timeout!r}: not a number of seconds ({e})")
                 )

@@ -22,6 +22,7 @@ from typing import Any
 import anyio
 
 from .._core import (
+    DEAD,
     PID,
     TIMEOUT,
     DeathWatch,
@@ -43,7 +44,7 @@ class ExitWatch:
         pid: the watched process.
     """
 
-    __slots__ = ("_reason", "_waiter", "pid")
+    __slots__ = ("_hook", "_proc", "_reason", "_waiter", "pid")
 
     def __init__(self, pid: PID) -> None:
         proc = route(pid, "watch_exit()")
@@ -54,8 +55,10 @@ class ExitWatch:
             raise NotInProcess("watch_exit() needs a running event loop")
         self.pid: PID = pid
         self._reason: Any = TIMEOUT
+        self._proc = proc
         self._waiter = loop.new_waiter()
-        on_exit(proc, DeathWatch(self._waiter))
+        self._hook = DeathWatch(self._waiter)
+        on_exit(proc, self._hook)
 
     async def reason(self, timeout: float | None = 5.0) -> Any:
         """Wait until the process has exited and return its exit reason.
@@ -66,9 +69,17 @@ class ExitWatch:
         Raises:
             TimeoutError: the process is still alive after ``timeout`` seconds.
         """
+        limit = check_timeout(timeout, "ExitWatch.reason()")
         if self._reason is TIMEOUT:
-            got = await self._waiter.wait(check_timeout(timeout, "ExitWatch.reason()"))
+            got = await self._waiter.wait(limit)
             if got is TIMEOUT:
+                # a waiter that timed out is spent: the hook fills a fresh one (or the
+                # process died just now, on another thread)
+                loop = current_loop()
+                assert loop is not None
+                self._hook.waiter = self._waiter = loop.new_waiter()
+                if self._proc.status is DEAD:
+                    self._reason = self._proc.exit_reason
                 raise TimeoutError(f"{self.pid!r} did not exit within {timeout} s")
             self._reason = got
         return self._reason
