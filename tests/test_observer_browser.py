@@ -221,15 +221,15 @@ def test_the_observer_shows_the_live_system_and_restarts_a_killed_worker(
         shot(page, demo, "crashes")
 
         # ---- back to the system page: the restarts and crashes are counted.  The
-        # observer counts the crashes of every process of this OS process, and one
-        # left by an earlier test (a thread process abandoned to its handler) may end
-        # meanwhile: the demo's own are counted exactly from the crash log.
+        # page counts those of every process of this OS process, and one left by an
+        # earlier test may end meanwhile: the demo's own restarts are checked exactly
+        # on the tree above, its crashes here from the crash log.
         crashes = page.request.get(demo.url + "api/crashes").json()
         seen = [(c["class"], c["reason"], c["supervisor"]) for c in crashes]
         ours = [c for c in crashes if c["supervisor_key"] == key(demo.app)]
         assert len(ours) == 2, seen
         page.click("nav a[data-view=system]")
-        expect(page.locator("#sys-restarts")).to_have_text("2")
+        expect(page.locator("#sys-restarts")).to_have_text(re.compile(r"^([2-9]|\d\d+)$"))
         expect(page.locator("#sys-crashes")).to_have_text(re.compile(r"^([2-9]|\d\d+)$"))
         if len(crashes) != 2:
             print("crashes beside the demo's:", seen)  # shown with -rP
