@@ -19,6 +19,7 @@ Nothing outside ``_core`` imports an underscore name from it (a test checks).
 from ._backend import TIMEOUT as TIMEOUT
 from ._backend import Loop as Loop
 from ._backend import Waiter as Waiter
+from ._backend import check_timeout as check_timeout
 from ._backend import current_loop as current_loop
 from ._backend import new_thread_loop as new_thread_loop
 from ._backend import seconds as seconds
@@ -35,7 +36,6 @@ from ._gen import CallRaised as CallRaised
 from ._gen import From as From
 from ._gen import call as call
 from ._gen import call_blocking as call_blocking
-from ._gen import check_timeout as check_timeout
 from ._gen import decode as decode
 from ._gen import deliver_reply as deliver_reply
 from ._gen import gen_call as gen_call

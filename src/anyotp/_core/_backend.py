@@ -30,6 +30,7 @@ __all__ = [
     "TIMEOUT",
     "Loop",
     "Waiter",
+    "check_timeout",
     "current_loop",
     "new_thread_loop",
     "seconds",
@@ -133,6 +134,32 @@ def seconds(timeout: float) -> float:
         return float(timeout)
     except OverflowError:
         return math.inf
+
+
+def check_timeout(timeout: Any, what: str, expected: str | None = None) -> float | None:
+    """``timeout`` as float seconds if it is a number >= 0 (an int too large for a
+    float, ``math.inf``: wait forever), or None.  ``expected`` replaces the default
+    "timeout must be ..." in the messages.
+
+    Raises:
+        TypeError: it is not a number (a str, a bool...).
+        ValueError: it is negative or NaN.
+    """
+    if timeout is None:
+        return None
+    if not isinstance(timeout, int | float) or isinstance(timeout, bool):
+        raise TypeError(
+            f"{what}: "
+            f"{expected or 'timeout must be a number of seconds or None (wait forever)'}, "
+            f"got {type(timeout).__name__} {timeout!r}"
+        )
+    if not timeout >= 0:  # also NaN
+        raise ValueError(
+            f"{what}: "
+            f"{expected or 'timeout must be >= 0 seconds (or None to wait forever)'}, "
+            f"got {timeout!r}"
+        )
+    return seconds(timeout)
 
 
 #: Timed waits at least this long are armed lazily (see :class:`_AioTimeouts`).

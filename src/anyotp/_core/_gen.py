@@ -24,6 +24,7 @@ from ._backend import (
     TIMEOUT,
     Loop,
     Waiter,
+    check_timeout,
     current_loop,
     seconds,
     thread_waiter,
@@ -56,7 +57,6 @@ __all__ = [
     "From",
     "call",
     "call_blocking",
-    "check_timeout",
     "decode",
     "deliver_reply",
     "gen_call",
@@ -246,26 +246,12 @@ def reply(from_: From, value: Any) -> None:
 # ------------------------------------------------------------------------ call
 
 
-def check_timeout(timeout: Any, what: str) -> float | None:
-    """``timeout`` as float seconds if it is a number >= 0 (an int too large for a
-    float, ``math.inf``: wait forever), or None.
-
-    Raises:
-        TypeError: it is not a number (a str, a bool...).
-        ValueError: it is negative or NaN.
-    """
-    if timeout is None:
-        return None
-    if not isinstance(timeout, int | float) or isinstance(timeout, bool):
-        raise TypeError(
-            f"{what}: timeout must be a number of seconds or None (wait forever), got "
-            f"{type(timeout).__name__} {timeout!r}"
-        )
-    if not timeout >= 0:  # also NaN
-        raise ValueError(
-            f"{what}: timeout must be >= 0 seconds (or None to wait forever), got {timeout!r}"
-        )
-    return seconds(timeout)
+def _call_timeout(timeout: Any, target: Any, request: Any) -> float | None:
+    """A call's timeout that is not a float >= 0: an int made a float, anything else
+    checked (the message, which formats the target and the request, only then)."""
+    if type(timeout) is int and timeout >= 0:
+        return seconds(timeout)
+    return check_timeout(timeout, f"call({target!r}, {request!r})")
 
 
 def _calling_self(target: Any, request: Any, timeout: float | None) -> CallError:
@@ -410,10 +396,7 @@ async def gen_call(target: Target, tag: str, request: Any, timeout: float | None
     # a float >= 0 passes as it is, an int >= 0 is made a float; only a bad one pays
     # for the message, which formats the target and the request (bench: call_latency)
     if timeout is not None and not (type(timeout) is float and timeout >= 0):
-        if type(timeout) is int and timeout >= 0:
-            timeout = seconds(timeout)
-        else:
-            timeout = check_timeout(timeout, f"call({target!r}, {request!r})")
+        timeout = _call_timeout(timeout, target, request)
     me = current_process()
     if me is not None and me.loop.kind != "thread" and me.loop.tid == _get_ident():
         loop: Loop | None = me.loop
@@ -510,11 +493,7 @@ def call_blocking(target: Target, tag: str, request: Any, timeout: float | None)
         As :func:`call`.
     """
     if timeout is not None and not (type(timeout) is float and timeout >= 0):
-        # as in gen_call: the message only for a bad timeout
-        if type(timeout) is int and timeout >= 0:
-            timeout = seconds(timeout)
-        else:
-            timeout = check_timeout(timeout, f"call({target!r}, {request!r})")
+        timeout = _call_timeout(timeout, target, request)
     w = thread_waiter()
     from_, proc, pid = _begin(target, tag, request, timeout, w, current_process())
     try:

@@ -43,7 +43,14 @@ import anyio
 
 from .. import _telemetry
 from .._exceptions import CallExit, NotInProcess, StartError
-from ._backend import TIMEOUT, Loop, Waiter, current_loop, seconds, thread_waiter
+from ._backend import (
+    TIMEOUT,
+    Loop,
+    Waiter,
+    check_timeout,
+    current_loop,
+    thread_waiter,
+)
 from ._ids import PID, Ref, table
 from ._mailbox import Mailbox
 from ._names import register_or_holder, release_name
@@ -124,20 +131,11 @@ def check_shutdown(shutdown: Any, what: str) -> Shutdown:
         TypeError: ``shutdown`` is neither (a str, a bool...).
         ValueError: it is a negative number or NaN.
     """
-    if shutdown is None:
-        return None
     if type(shutdown) is str and shutdown == "brutal_kill":
         return "brutal_kill"
-    if not isinstance(shutdown, int | float) or isinstance(shutdown, bool):
-        raise TypeError(
-            f"{what}: shutdown must be seconds >= 0, 'brutal_kill' or None (wait "
-            f"forever), got {type(shutdown).__name__} {shutdown!r}"
-        )
-    if not shutdown >= 0:  # also NaN
-        raise ValueError(
-            f"{what}: shutdown must be seconds >= 0, 'brutal_kill' or None, got {shutdown!r}"
-        )
-    return seconds(shutdown)
+    return check_timeout(
+        shutdown, what, "shutdown must be seconds >= 0, 'brutal_kill' or None (wait forever)"
+    )
 
 
 class Status(enum.IntEnum):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import threading
+from collections.abc import Callable
 from typing import Any, Final
 
 from .._core import (
@@ -95,9 +96,10 @@ def label(target: Any, name: str | None = None) -> str:
     return own if type(target) is PID else f"{target!r} ({own})"
 
 
-def clamp(timeout: float | None, what: str = "call()") -> float | None:
+def clamp(timeout: float | None, what: Callable[[], str] = lambda: "call()") -> float | None:
     """A timeout ``Lock.acquire`` accepts: negatives become 0 (as ``Thread.join`` takes
-    them), huge values the maximum.
+    them), huge values the maximum.  ``what()`` names the call in the error, made only
+    for a bad timeout.
 
     Raises:
         TypeError: ``timeout`` is not a number (a str, a bool).
@@ -106,7 +108,7 @@ def clamp(timeout: float | None, what: str = "call()") -> float | None:
     if timeout is None:
         return None
     if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout != timeout:
-        check_timeout(timeout, what)  # raises, naming ``what``
+        check_timeout(timeout, what())  # raises
     if timeout <= 0:
         return 0.0
     return timeout if timeout < _TIMEOUT_MAX else _TIMEOUT_MAX
@@ -122,11 +124,8 @@ def blocking_call(target: Target, request: Any, timeout: float | None, name: str
     )
     facts: dict[str, Any] = {"server": target, "request": request, "timeout": timeout}
     try:
-        if timeout is not None and (
-            (type(timeout) is not float and type(timeout) is not int) or timeout != timeout
-        ):
-            clamp(timeout, f"call({short(request)})")  # raises: the message only then
-        return call_blocking(target, CALL_TAG, request, clamp(timeout))
+        wait = clamp(timeout, lambda: f"call({short(request)})")
+        return call_blocking(target, CALL_TAG, request, wait)
     except CallTimeout:
         raise GenServerTimeoutError(
             f"call({short(request)}, timeout={timeout}) to {label(target, name)} timed out: "

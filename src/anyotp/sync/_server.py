@@ -357,7 +357,7 @@ class TypedGenServer(Generic[CastMsg, CallMsg, State]):
                 stopped), or the calling thread runs an event loop.
         """
         name = type(self).__name__
-        clamp(timeout, f"{name}.stop()")  # a bad timeout is refused before anything is done
+        clamp(timeout, lambda: f"{name}.stop()")  # refused before anything is done
         proc = self._otp_pcb
         if proc is None or proc.status is DEAD:
             raise GenServerError(
@@ -775,7 +775,7 @@ class TypedGenServer(Generic[CastMsg, CallMsg, State]):
         """Block until the process is dead and its thread joined."""
         proc = self._otp_pcb
         assert proc is not None
-        wait = clamp(timeout, f"{type(self).__name__}.stop()")
+        wait = clamp(timeout)  # checked by stop() already
         deadline = None if wait is None else time.monotonic() + wait
         if not stop_blocking(proc, None, wait):
             name = type(self).__name__
